@@ -1,0 +1,177 @@
+"""Per-map analyses: align expression, map and nulls, then test genes and gene sets.
+
+The stage modules (:mod:`itx.association`, :mod:`itx.enrichment`) work on
+plain arrays. This module does the one thing they must not guess: which
+regions enter a test. A region is used when it is in the analysis scope (the
+regions the nulls were made for), has expression for every gene, and has a
+finite map value. Null maps are made over the whole scope first (so that the
+same spins serve every map) and then restricted to those rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import association, enrichment, genesets
+
+#: Fewer usable regions than this makes any correlation meaningless.
+MIN_REGIONS = 5
+
+
+@dataclass
+class Aligned:
+    """Inputs of one map's tests, restricted to the usable regions.
+
+    Attributes
+    ----------
+    expression : numpy.ndarray
+        (n_used, n_genes) expression.
+    y : numpy.ndarray
+        (n_used,) map values.
+    nulls : numpy.ndarray
+        (n_used, n_perm) null maps (may hold NaN where a spin moved a region
+        without a map value onto a used region).
+    genes : list of str
+        Gene symbols, columns of `expression`.
+    regions : list of str
+        Regions used, rows of every array.
+    excluded : pandas.DataFrame
+        Scope regions not used, with the reason.
+    """
+
+    expression: np.ndarray
+    y: np.ndarray
+    nulls: np.ndarray
+    genes: list
+    regions: list
+    excluded: pd.DataFrame
+
+
+def align(expression, map_values, spin_idx, spin_regions):
+    """Restrict expression, a map and its spin nulls to the usable regions.
+
+    Parameters
+    ----------
+    expression : pandas.DataFrame
+        ``results/{atlas}/expression.tsv``: first column ``region``, then genes.
+    map_values : pandas.DataFrame
+        ``results/{atlas}/{map}/map.tsv``: columns ``region`` and ``value``.
+    spin_idx : numpy.ndarray
+        (n_scope, n_perm) resampling indices (see :mod:`itx.nulls`).
+    spin_regions : sequence of str
+        Scope regions, the rows of `spin_idx`.
+
+    Returns
+    -------
+    Aligned
+    """
+    expr = expression.set_index("region")
+    values = map_values.set_index("region")["value"].astype(float)
+    scope = [str(r) for r in spin_regions]
+    for name, index in (("expression table", expr.index), ("map table", values.index)):
+        absent = [r for r in scope if r not in index]
+        if absent:
+            raise ValueError(
+                f"{name} lacks scope region(s) {absent[:5]}: the nulls were made for another "
+                "atlas or scope; rerun the spins rule for this atlas"
+            )
+    expr = expr.loc[scope]
+    y_scope = values.loc[scope].to_numpy()
+    has_expr = expr.notna().all(axis=1).to_numpy()
+    has_map = np.isfinite(y_scope)
+    used = has_expr & has_map
+    reasons = np.where(~has_expr & ~has_map, "no expression and no map value",
+                       np.where(~has_expr, "no expression (no AHBA sample)", "no map value"))
+    excluded = pd.DataFrame({"region": np.array(scope)[~used], "reason": reasons[~used]})
+    if used.sum() < MIN_REGIONS:
+        raise ValueError(
+            f"only {used.sum()} region(s) have both expression and a map value "
+            f"(at least {MIN_REGIONS} needed); excluded: {excluded.to_dict('records')[:10]}"
+        )
+    nulls = y_scope[np.asarray(spin_idx)][used]
+    return Aligned(
+        expression=expr.to_numpy(float)[used],
+        y=y_scope[used],
+        nulls=nulls,
+        genes=[str(g) for g in expr.columns],
+        regions=list(np.array(scope)[used]),
+        excluded=excluded,
+    )
+
+
+def gene_association(aligned, method="spearman"):
+    """Correlate every gene with the map; p values from the spatial nulls.
+
+    Parameters
+    ----------
+    aligned : Aligned
+        From :func:`align`.
+    method : {'spearman', 'pearson'}
+        Correlation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene, r, p_spin, q_spin, p_naive, q_naive`` (see
+        :func:`itx.association.gene_table`).
+    """
+    res = association.correlate_genes(aligned.expression, aligned.y, aligned.nulls, method=method)
+    return association.gene_table(aligned.genes, res)
+
+
+@dataclass
+class EnrichmentResult:
+    """Outputs of :func:`set_enrichment`."""
+
+    table: pd.DataFrame
+    sets: pd.DataFrame
+    null_scores: pd.DataFrame
+
+
+def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10000,
+                   alternative="two-sided", seed=0):
+    """Score gene sets by their genes' mean r and test them against two nulls.
+
+    Parameters
+    ----------
+    aligned : Aligned
+        From :func:`align`.
+    sets : dict
+        Set name -> gene symbols (see :func:`itx.genesets.read_gene_sets`).
+    method : {'spearman', 'pearson'}
+        Correlation.
+    min_genes : int
+        Sets with fewer genes found in the expression matrix are skipped.
+    n_random : int
+        Size-matched random gene sets for ``p_random``.
+    alternative : {'two-sided', 'greater', 'less'}
+        Tail of both tests.
+    seed : int
+        Seed of the random gene sets.
+
+    Returns
+    -------
+    EnrichmentResult
+        ``table`` (``set, n_genes, score, p_spatial, q_spatial, p_random,
+        q_random``), ``sets`` (per-set matching report) and ``null_scores``
+        (n_perm x kept sets, the spatial ensemble null).
+    """
+    membership, report = genesets.match_gene_sets(sets, aligned.genes, min_genes)
+    if membership.shape[1] == 0:
+        raise ValueError(
+            f"no gene set has at least {min_genes} genes in the expression matrix; "
+            "check gene symbols or lower enrichment.min_genes"
+        )
+    res = association.correlate_genes(
+        aligned.expression, aligned.y, aligned.nulls, method=method,
+        set_matrix=membership.to_numpy(float),
+    )
+    table = enrichment.enrichment_table(
+        res.r, membership, res.null_set_scores, n_random=n_random, seed=seed,
+        alternative=alternative,
+    )
+    nulls = pd.DataFrame(res.null_set_scores, columns=list(membership.columns))
+    return EnrichmentResult(table=table, sets=report, null_scores=nulls)

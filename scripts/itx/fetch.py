@@ -1,0 +1,884 @@
+"""Download, verify and unpack Allen Human Brain Atlas (AHBA) donor archives.
+
+abagen can download the AHBA itself, but it does not check what it gets: a
+truncated 400 MB zip only surfaces later as "unknown archive file format", and
+an interrupted extraction leaves a half-filled donor folder that abagen then
+treats as present. This module does the download itself and only ever puts a
+*complete* donor folder where abagen looks for it::
+
+    <data_dir>/microarray/normalized_microarray_donor{id}/
+        MicroarrayExpression.csv  PACall.csv  Probes.csv
+        SampleAnnot.csv  Ontology.csv
+
+Every step writes to a temporary name beside its destination and renames into
+place only when the result has been verified, so an interrupted run leaves
+either nothing or a finished result (plus, after a hard kill, a hidden
+``.*.part`` file or folder that the next run ignores).
+
+The donor data can come from the Allen API (default), from a mirror URL
+template, or from a local folder holding zips or unpacked donors
+(see :func:`fetch_donor`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import secrets
+import stat
+import sys
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Mapping, Optional, Union
+
+import requests
+
+__all__ = [
+    "AHBA_URL",
+    "DONORS",
+    "DONOR_IDS",
+    "EXPECTED_FILES",
+    "Donor",
+    "DownloadError",
+    "DonorArchiveError",
+    "get_donor",
+    "donor_dir",
+    "is_donor_complete",
+    "download",
+    "verify_donor_zip",
+    "extract_donor_zip",
+    "fetch_donor",
+]
+
+log = logging.getLogger(__name__)
+
+#: Official download URL; ``{file_id}`` is the donor's well-known-file id.
+AHBA_URL = "https://human.brain-map.org/api/v2/well_known_file_download/{file_id}"
+
+#: The five CSVs abagen reads from each donor folder.
+EXPECTED_FILES = (
+    "MicroarrayExpression.csv",
+    "PACall.csv",
+    "Probes.csv",
+    "SampleAnnot.csv",
+    "Ontology.csv",
+)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for progress
+
+
+@dataclass(frozen=True)
+class Donor:
+    """One AHBA donor and its microarray archive.
+
+    Attributes
+    ----------
+    id : str
+        Donor id as abagen uses it (e.g. ``"9861"``).
+    uid : str
+        Allen donor UID (e.g. ``"H0351.2001"``).
+    file_id : int
+        Allen well-known-file id of the normalized microarray zip.
+    size : int or None
+        Size of the official zip in bytes, where known; used to reject a
+        wrong or truncated download before it is unpacked.
+    """
+
+    id: str
+    uid: str
+    file_id: int
+    size: Optional[int] = None
+
+    @property
+    def folder_name(self) -> str:
+        """Name of the donor folder abagen expects."""
+        return f"normalized_microarray_donor{self.id}"
+
+
+#: The six AHBA donors, keyed by donor id.
+DONORS: Mapping[str, Donor] = {
+    d.id: d
+    for d in (
+        Donor("9861", "H0351.2001", 178238387, 425_988_059),
+        Donor("10021", "H0351.2002", 178238373, 400_957_002),
+        Donor("12876", "H0351.1009", 178238359),
+        Donor("14380", "H0351.1012", 178238316),
+        Donor("15496", "H0351.1015", 178238266),
+        Donor("15697", "H0351.1016", 178236545),
+    )
+}
+
+#: Donor ids in the conventional order.
+DONOR_IDS = tuple(DONORS)
+
+
+class DownloadError(OSError):
+    """A download failed for good (after retries, or with a permanent error)."""
+
+
+class DonorArchiveError(ValueError):
+    """A donor zip is not a usable AHBA microarray archive."""
+
+
+# ---------------------------------------------------------------------------
+# donors and folders
+# ---------------------------------------------------------------------------
+
+
+def get_donor(donor: Union[str, int, Donor]) -> Donor:
+    """Look up a donor by id (``9861`` or ``"9861"``) or UID (``"H0351.2001"``).
+
+    Parameters
+    ----------
+    donor : str, int or Donor
+        Donor id, UID or an existing :class:`Donor`.
+
+    Returns
+    -------
+    Donor
+
+    Raises
+    ------
+    ValueError
+        If the donor is not one of the six AHBA donors.
+    """
+    if isinstance(donor, Donor):
+        return donor
+    key = str(donor).strip()
+    if key in DONORS:
+        return DONORS[key]
+    for d in DONORS.values():
+        if d.uid.lower() == key.lower():
+            return d
+    raise ValueError(
+        f"unknown AHBA donor {donor!r}; known donor ids are "
+        f"{', '.join(DONOR_IDS)} (or UIDs {', '.join(d.uid for d in DONORS.values())})"
+    )
+
+
+def donor_dir(data_dir: PathLike, donor: Union[str, int, Donor]) -> Path:
+    """Return ``<data_dir>/microarray/normalized_microarray_donor{id}``.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        abagen data directory.
+    donor : str, int or Donor
+        Donor id or UID.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(data_dir) / "microarray" / get_donor(donor).folder_name
+
+
+def _missing_files(folder: Path) -> list:
+    """Names of expected files that are absent, not regular files, or empty."""
+    missing = []
+    for name in EXPECTED_FILES:
+        p = folder / name
+        try:
+            st = p.stat()
+        except OSError:
+            missing.append(name)
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            missing.append(name)
+    return missing
+
+
+def is_donor_complete(folder: PathLike) -> bool:
+    """Whether ``folder`` holds the five expected CSVs, each non-empty.
+
+    Parameters
+    ----------
+    folder : path-like
+        A donor folder.
+
+    Returns
+    -------
+    bool
+    """
+    folder = Path(folder)
+    return folder.is_dir() and not _missing_files(folder)
+
+
+# ---------------------------------------------------------------------------
+# download
+# ---------------------------------------------------------------------------
+
+
+def _temp_name(dest: Path, suffix: str = ".part") -> Path:
+    # Hidden and unique per call: parallel jobs (or a leftover from a killed
+    # run) never share a temp file, and abagen never mistakes it for data.
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+class _Progress:
+    """A single self-overwriting progress line on stderr, throttled."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label = label
+        self.enabled = enabled
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, done: int, total: Optional[int], force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.5:
+            return
+        self._last = now
+        if total:
+            msg = f"{self.label}: {_fmt_bytes(done)} / {_fmt_bytes(total)} ({100 * done / total:.0f}%)"
+        else:
+            msg = f"{self.label}: {_fmt_bytes(done)}"
+        sys.stderr.write("\r" + msg.ljust(70))
+        sys.stderr.flush()
+        self._shown = True
+
+    def note(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        self.end()
+        sys.stderr.write(f"{self.label}: {msg}\n")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._shown = False
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way another attempt may fix."""
+
+
+def _parse_content_range(value: Optional[str]):
+    """Parse ``bytes start-end/total`` into (start, total-or-None), or None."""
+    if not value:
+        return None
+    try:
+        unit, rng = value.strip().split(" ", 1)
+        span, total = rng.split("/", 1)
+        start = int(span.split("-", 1)[0])
+        return start, (None if total.strip() == "*" else int(total))
+    except ValueError:
+        return None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(
+    url: str,
+    dest: PathLike,
+    *,
+    expected_size: Optional[int] = None,
+    sha256: Optional[str] = None,
+    retries: int = 3,
+    timeout: float = 60,
+    progress: bool = False,
+    backoff: float = 2.0,
+    session: Optional[requests.Session] = None,
+) -> Path:
+    """Download ``url`` to ``dest`` safely: retry, resume, verify, then rename.
+
+    The body is streamed to a hidden temporary file beside ``dest``. After a
+    connection error, timeout, truncated body or HTTP 5xx/408/429 the download
+    is retried with exponential backoff; when some bytes have arrived it asks
+    for the rest with an HTTP ``Range`` request (guarded by ``If-Range`` so a
+    file that changed on the server is not spliced), and starts over if the
+    server answers ``200`` instead of ``206``. Only a complete, verified file
+    is renamed to ``dest``.
+
+    Parameters
+    ----------
+    url : str
+        http(s) URL to fetch.
+    dest : path-like
+        Final file path; its folder is created if needed. An existing file
+        is replaced only after the new one has been verified.
+    expected_size : int, optional
+        Required size in bytes. A server announcing a different size fails
+        at once (no point fetching hundreds of MB of the wrong file).
+    sha256 : str, optional
+        Required SHA-256 hex digest of the complete file.
+    retries : int, default 3
+        Further attempts after the first (so ``retries + 1`` at most).
+    timeout : float, default 60
+        Seconds to wait to connect and between received bytes (not a limit
+        on the whole transfer).
+    progress : bool, default False
+        Show a progress line on stderr.
+    backoff : float, default 2.0
+        Wait ``backoff * 2**k`` seconds before retry ``k`` (0-based); tests
+        use 0.
+    session : requests.Session, optional
+        Session to use (connection reuse, proxies, test doubles).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        When the file could not be fetched completely, the server answered
+        with a permanent HTTP error (e.g. 404), or the size/checksum does not
+        match. The message names the URL and the cause; no temporary file is
+        left behind.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(dest)
+    own_session = session is None
+    sess = session or requests.Session()
+    bar = _Progress(dest.name, progress)
+    sha256 = sha256.lower().strip() if sha256 else None
+    attempts = max(0, int(retries)) + 1
+    validator = None  # ETag / Last-Modified of the partial body, for If-Range
+    last_error = "no attempt made"
+    try:
+        # Create the temp file up front so "append" below always has a target.
+        open(tmp, "xb").close()
+        for attempt in range(attempts):
+            if attempt:
+                delay = backoff * 2 ** (attempt - 1)
+                bar.note(f"retry {attempt}/{attempts - 1} in {delay:.0f} s ({last_error})")
+                log.info("retrying %s in %.1f s: %s", url, delay, last_error)
+                if delay > 0:
+                    time.sleep(delay)
+            try:
+                validator = _attempt(
+                    sess, url, tmp, expected_size, timeout, bar, validator
+                )
+            except _Retry as exc:
+                last_error = str(exc)
+                continue
+            # Complete transfer: verify before it may take the final name.
+            size = tmp.stat().st_size
+            if expected_size is not None and size != expected_size:
+                raise DownloadError(
+                    f"download of {url} has {size} bytes, expected {expected_size}; "
+                    "the server or mirror serves a different file"
+                )
+            if sha256 is not None:
+                got = _sha256_file(tmp)
+                if got != sha256:
+                    raise DownloadError(
+                        f"download of {url} has SHA-256 {got}, expected {sha256}; "
+                        "the server or mirror serves a different or corrupted file"
+                    )
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())  # data on disk before the name says "done"
+            os.replace(tmp, dest)
+            bar.end()
+            return dest
+        raise DownloadError(
+            f"could not download {url} after {attempts} attempt(s): {last_error}"
+        )
+    except BaseException:
+        # Includes KeyboardInterrupt: never leave a partial file behind.
+        bar.end()
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        if own_session:
+            sess.close()
+
+
+def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
+    """One HTTP request appending to ``tmp``; returns the validator on success.
+
+    Raises ``_Retry`` for transient failures and ``DownloadError`` for
+    permanent ones.
+    """
+    have = tmp.stat().st_size
+    # identity: byte counts must match Content-Length and the file on disk.
+    headers = {"Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        if validator:
+            headers["If-Range"] = validator
+    try:
+        resp = sess.get(url, stream=True, timeout=timeout, headers=headers,
+                        allow_redirects=True)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Retry(f"connection failed: {exc}") from exc
+    except requests.RequestException as exc:
+        raise DownloadError(f"could not request {url}: {exc}") from exc
+
+    with resp:
+        status = resp.status_code
+        if status in (408, 429) or status >= 500:
+            raise _Retry(f"HTTP {status} {resp.reason}")
+        if status == 416 and have:
+            # Our partial file does not fit the server's view; start over.
+            tmp.write_bytes(b"")
+            raise _Retry("server refused the resume range (HTTP 416); restarting")
+        if status not in (200, 206):
+            raise DownloadError(
+                f"could not download {url}: HTTP {status} {resp.reason}"
+            )
+
+        total = None
+        length = resp.headers.get("Content-Length")
+        length = int(length) if length and length.isdigit() else None
+        if status == 206:
+            cr = _parse_content_range(resp.headers.get("Content-Range"))
+            if not have or cr is None or cr[0] != have:
+                # A range we did not ask for: safest is to start over.
+                tmp.write_bytes(b"")
+                raise _Retry("server sent an unexpected byte range; restarting")
+            total = cr[1] if cr[1] is not None else (have + length if length is not None else None)
+            mode = "ab"
+        else:
+            if have:
+                log.info("server ignored the Range request for %s; restarting", url)
+                bar.note("server does not support resume; restarting from 0")
+            have = 0
+            total = length
+            mode = "wb"
+
+        if expected_size is not None and total is not None and total != expected_size:
+            raise DownloadError(
+                f"{url} is {total} bytes according to the server, expected "
+                f"{expected_size}; the server or mirror serves a different file"
+            )
+
+        new_validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+        if new_validator and new_validator.startswith("W/"):
+            new_validator = None  # weak ETags are not allowed in If-Range
+        if status == 206:
+            new_validator = new_validator or validator
+
+        # With a Content-Encoding the body we store is decoded, so the byte
+        # count cannot be checked against Content-Length.
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        # Let a short body end normally instead of raising inside urllib3:
+        # that way the bytes that did arrive are kept for the resume, and
+        # the length is checked below against the announced total.
+        if hasattr(resp.raw, "enforce_content_length"):
+            resp.raw.enforce_content_length = False
+        done = have
+        try:
+            with open(tmp, mode) as fh:
+                for block in resp.iter_content(_CHUNK):
+                    fh.write(block)
+                    done += len(block)
+                    bar.update(done, total)
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            bar.update(done, total, force=True)
+            raise _Retry(
+                f"connection broken after {done} of {total if total is not None else '?'} bytes: {exc}"
+            ) from exc
+        bar.update(done, total, force=True)
+        if not encoded and total is not None and done != total:
+            raise _Retry(f"received {done} of {total} bytes (truncated)")
+        return new_validator
+
+
+# ---------------------------------------------------------------------------
+# zips
+# ---------------------------------------------------------------------------
+
+
+def _unsafe_reason(info: zipfile.ZipInfo) -> Optional[str]:
+    """Why a member must never be extracted, or None if its name is safe."""
+    name = info.filename
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "'..' in path (path traversal)"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link"
+    return None
+
+
+def verify_donor_zip(path: PathLike) -> dict:
+    """Check that ``path`` is a zip holding the five AHBA donor CSVs.
+
+    The members may be at the top level or all inside one folder. Any
+    member with an absolute path, a ``..`` component or a symlink type
+    makes the whole archive suspect, so it is rejected even if that member
+    is not one we would extract. Member contents (CRCs) are checked while
+    extracting rather than here, because reading ~4 GB twice is slow.
+
+    Parameters
+    ----------
+    path : path-like
+        The zip file.
+
+    Returns
+    -------
+    dict
+        Expected file name -> member name inside the zip.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DonorArchiveError
+        If it is not a readable zip (e.g. truncated download or HTML error
+        page), has unsafe members, or lacks expected members.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"donor archive {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise DonorArchiveError(
+            f"{path} is not a valid zip archive ({exc}); it may be truncated or an "
+            "error page saved as a zip. Delete it and fetch it again"
+        ) from exc
+
+    for info in infos:
+        reason = _unsafe_reason(info)
+        if reason:
+            raise DonorArchiveError(
+                f"{path} contains an unsafe member {info.filename!r} ({reason}); refusing it"
+            )
+
+    found: dict = {}
+    for info in infos:
+        if info.is_dir():
+            continue
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if len(parts) > 2 or parts[-1] not in EXPECTED_FILES:
+            continue
+        found.setdefault(parts[-1], []).append((parts[:-1], info))
+
+    dupes = sorted(k for k, v in found.items() if len(v) > 1)
+    if dupes:
+        raise DonorArchiveError(
+            f"{path} holds more than one copy of {', '.join(dupes)}; cannot tell which to use"
+        )
+    missing = [n for n in EXPECTED_FILES if n not in found]
+    if missing:
+        raise DonorArchiveError(
+            f"{path} is not an AHBA donor archive: missing {', '.join(missing)} "
+            f"(expected {', '.join(EXPECTED_FILES)} at the top level or in one folder)"
+        )
+    folders = {v[0][0] for v in found.values()}
+    if len(folders) > 1:
+        raise DonorArchiveError(
+            f"{path} has the donor files spread over several folders "
+            f"({', '.join('/'.join(f) or '<top level>' for f in sorted(folders))})"
+        )
+    empty = [n for n, v in found.items() if v[0][1].file_size == 0]
+    if empty:
+        raise DonorArchiveError(f"{path} has empty member(s): {', '.join(sorted(empty))}")
+    return {name: v[0][1].filename for name, v in found.items()}
+
+
+def _install_dir(tmpdir: Path, target: Path) -> None:
+    """Rename a finished temp folder to ``target``, replacing an old one.
+
+    A folder rename is atomic, but POSIX will not rename onto a non-empty
+    folder, so an existing (incomplete or stale) ``target`` is first moved
+    aside and removed afterwards; abagen never sees a half-filled folder.
+    """
+    try:
+        os.rename(tmpdir, target)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.exists():
+            raise
+    stale = _temp_name(target, ".old")
+    os.rename(target, stale)
+    log.warning("replaced incomplete donor folder %s", target)
+    os.rename(tmpdir, target)
+    shutil.rmtree(stale, ignore_errors=True)
+
+
+def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
+    """Extract the five donor CSVs of a verified zip into ``donor_dir``.
+
+    Only the five expected members are read, and they are written under
+    their fixed names (never under the member path), into a hidden temp
+    folder beside ``donor_dir`` that is renamed into place once every file
+    has been written and CRC-checked. On any error the temp folder is
+    removed, so no partial donor folder is ever left.
+
+    Parameters
+    ----------
+    zip_path : path-like
+        Donor zip (checked with :func:`verify_donor_zip` first).
+    donor_dir : path-like
+        Destination folder, e.g. ``<data_dir>/microarray/normalized_microarray_donor9861``.
+        An existing folder there is replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``donor_dir``.
+
+    Raises
+    ------
+    DonorArchiveError
+        If the archive fails verification or a member is corrupt (bad CRC,
+        wrong size).
+    """
+    zip_path = Path(zip_path)
+    target = Path(donor_dir)
+    members = verify_donor_zip(zip_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = _temp_name(target)
+    tmpdir.mkdir()
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            for name in EXPECTED_FILES:
+                info = zf.getinfo(members[name])
+                out = tmpdir / name
+                try:
+                    with zf.open(info) as src, open(out, "xb") as dst:
+                        # ZipExtFile checks the CRC when the member is read to the end.
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    raise DonorArchiveError(
+                        f"{zip_path}: member {info.filename!r} is corrupt ({exc})"
+                    ) from exc
+                if out.stat().st_size != info.file_size:
+                    raise DonorArchiveError(
+                        f"{zip_path}: member {info.filename!r} extracted to "
+                        f"{out.stat().st_size} bytes, expected {info.file_size}"
+                    )
+        _install_dir(tmpdir, target)
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    return target
+
+
+# ---------------------------------------------------------------------------
+# fetch_donor
+# ---------------------------------------------------------------------------
+
+
+def _link_or_copy_dir(src: Path, target: Path) -> None:
+    """Hard-link the five files of ``src`` into a new ``target`` folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = _temp_name(target)
+    tmpdir.mkdir()
+    try:
+        for name in EXPECTED_FILES:
+            try:
+                # A hard link costs no space for multi-GB CSVs; abagen only reads.
+                os.link(src / name, tmpdir / name)
+            except OSError:
+                # Across filesystems (EXDEV) or where links are not allowed.
+                shutil.copy2(src / name, tmpdir / name)
+        _install_dir(tmpdir, target)
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+
+
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def _mirror_url(template: str, d: Donor) -> str:
+    if not any(k in template for k in ("{file_id}", "{donor}", "{uid}")):
+        raise ValueError(
+            f"mirror URL {template!r} has no placeholder, so every donor would get the "
+            "same file; set ahba.source to a template such as "
+            "'https://mirror.example/ahba/{file_id}' or '.../normalized_microarray_donor{donor}.zip'"
+        )
+    try:
+        return template.format(file_id=d.file_id, donor=d.id, uid=d.uid)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"mirror URL template {template!r} is invalid ({exc!r}); the allowed "
+            "placeholders are {file_id}, {donor} and {uid}"
+        ) from exc
+
+
+def fetch_donor(
+    donor: Union[str, int, Donor],
+    data_dir: PathLike,
+    source: Optional[PathLike] = None,
+    *,
+    retries: int = 3,
+    timeout: float = 60,
+    progress: bool = False,
+    backoff: float = 2.0,
+    keep_zip: bool = False,
+    session: Optional[requests.Session] = None,
+) -> Path:
+    """Make sure one complete AHBA donor folder exists under ``data_dir``.
+
+    If ``<data_dir>/microarray/normalized_microarray_donor{id}/`` already
+    holds the five non-empty CSVs it is returned at once. Otherwise the
+    donor is taken from ``source``:
+
+    - ``None`` or ``"allen"``: the official Allen API URL (:data:`AHBA_URL`),
+      with the known archive size checked where known.
+    - an ``http(s)://`` string with ``{file_id}``, ``{donor}`` or ``{uid}``
+      placeholders: a mirror URL template (size not assumed: a mirror may
+      repack; the zip is still verified).
+    - a local folder, searched in this order: an unpacked
+      ``normalized_microarray_donor{id}/`` (also under ``microarray/``, i.e.
+      another abagen data_dir), hard-linked into place (copied across
+      filesystems) after checking the five files; or a zip named
+      ``normalized_microarray_donor{id}.zip``, ``{file_id}.zip`` or
+      ``{file_id}``, verified and extracted.
+
+    Downloads go to ``<data_dir>/microarray/normalized_microarray_donor{id}.zip``;
+    a complete, valid zip left there by an earlier run is reused. A
+    downloaded zip that fails verification is deleted (so a rerun fetches
+    it again) and the zip is removed after extraction unless ``keep_zip``.
+
+    Parameters
+    ----------
+    donor : str, int or Donor
+        Donor id (``9861``) or UID (``"H0351.2001"``).
+    data_dir : path-like
+        abagen data directory.
+    source : str or path-like, optional
+        Where to get the donor from (see above).
+    retries, timeout, progress, backoff, session
+        Passed to :func:`download`.
+    keep_zip : bool, default False
+        Keep a downloaded zip after extraction.
+
+    Returns
+    -------
+    pathlib.Path
+        The complete donor folder.
+
+    Raises
+    ------
+    ValueError
+        Unknown donor or malformed ``source``.
+    FileNotFoundError
+        ``source`` is a folder without this donor.
+    DownloadError
+        The download failed (message names donor and URL).
+    DonorArchiveError
+        The archive is not a valid donor zip.
+    """
+    d = get_donor(donor)
+    target = donor_dir(data_dir, d)
+    if is_donor_complete(target):
+        return target
+
+    src = "allen" if source is None else source
+    if isinstance(src, str) and (src.strip().lower() == "allen" or _is_url(src.strip())):
+        src = src.strip()
+        if src.lower() == "allen":
+            url, size = AHBA_URL.format(file_id=d.file_id), d.size
+        else:
+            url, size = _mirror_url(src, d), None
+        return _fetch_remote(d, target, url, size, retries=retries, timeout=timeout,
+                             progress=progress, backoff=backoff, keep_zip=keep_zip,
+                             session=session)
+    return _fetch_local(d, target, Path(src).expanduser())
+
+
+def _fetch_remote(d: Donor, target: Path, url: str, size: Optional[int], *,
+                  retries, timeout, progress, backoff, keep_zip, session) -> Path:
+    zip_path = target.parent / f"{d.folder_name}.zip"
+    reused = False
+    if zip_path.is_file():
+        # A zip from an earlier run (e.g. keep_zip, or extraction interrupted)
+        # saves a 400 MB download if it is intact.
+        try:
+            if size is not None and zip_path.stat().st_size != size:
+                raise DonorArchiveError(f"{zip_path} has the wrong size")
+            verify_donor_zip(zip_path)
+            reused = True
+            log.info("donor %s: reusing %s", d.id, zip_path)
+        except DonorArchiveError:
+            zip_path.unlink()
+    if not reused:
+        try:
+            download(url, zip_path, expected_size=size, retries=retries, timeout=timeout,
+                     progress=progress, backoff=backoff, session=session)
+        except DownloadError as exc:
+            raise DownloadError(
+                f"AHBA donor {d.id} ({d.uid}): {exc}. Check the network, or set "
+                "ahba.source to a folder containing normalized_microarray_donor"
+                f"{d.id}.zip (or the unpacked folder) or to a mirror URL template"
+            ) from exc
+    try:
+        extract_donor_zip(zip_path, target)
+    except DonorArchiveError as exc:
+        # A bad archive would fail the same way next time: delete it so a
+        # rerun downloads it again.
+        zip_path.unlink(missing_ok=True)
+        raise DonorArchiveError(
+            f"AHBA donor {d.id}: the archive downloaded from {url} is unusable and was "
+            f"deleted: {exc}"
+        ) from exc
+    if not keep_zip:
+        zip_path.unlink(missing_ok=True)
+    return target
+
+
+def _fetch_local(d: Donor, target: Path, src: Path) -> Path:
+    hint = (
+        f"set ahba.source to a folder containing {d.folder_name}/ (unpacked, or under "
+        f"microarray/ as in an abagen data_dir) or {d.folder_name}.zip or {d.file_id}.zip, "
+        "or to 'allen' to download"
+    )
+    if not src.is_dir():
+        raise FileNotFoundError(
+            f"AHBA donor {d.id}: source folder {src} does not exist or is not a folder; {hint}"
+        )
+    problems = []
+    for folder in (src / d.folder_name, src / "microarray" / d.folder_name):
+        if not folder.is_dir():
+            continue
+        missing = _missing_files(folder)
+        if missing:
+            problems.append(f"{folder} lacks or has empty {', '.join(missing)}")
+            continue
+        if folder.resolve() == target.resolve():
+            return target  # pragma: no cover - complete target returned earlier
+        _link_or_copy_dir(folder, target)
+        return target
+    for zip_path in (src / f"{d.folder_name}.zip", src / f"{d.file_id}.zip", src / str(d.file_id)):
+        if zip_path.is_file():
+            try:
+                return extract_donor_zip(zip_path, target)
+            except DonorArchiveError as exc:
+                # The user's own file: report it, never delete it.
+                raise DonorArchiveError(f"AHBA donor {d.id}: {exc}; {hint}") from exc
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    raise FileNotFoundError(
+        f"AHBA donor {d.id}: nothing usable for it in {src}{detail}; {hint}"
+    )

@@ -1,0 +1,594 @@
+"""Offline tests for itx.fetch against a throwaway HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import re
+import stat
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from itx import fetch
+from itx.fetch import (
+    DONORS,
+    EXPECTED_FILES,
+    DonorArchiveError,
+    DownloadError,
+    download,
+    extract_donor_zip,
+    fetch_donor,
+    verify_donor_zip,
+)
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def csv_payload(donor: str) -> dict:
+    """Five tiny CSVs whose contents identify the donor."""
+    return {
+        "MicroarrayExpression.csv": f"1058685,{donor}.1,2.5\n1058686,3.0,4.0\n",
+        "PACall.csv": "1058685,1,0\n1058686,1,1\n",
+        "Probes.csv": "probe_id,probe_name,gene_id,gene_symbol,gene_name,entrez_id,chromosome\n"
+        "1058685,A_23_P20713,729,C8G,complement,733,9\n",
+        "SampleAnnot.csv": "structure_id,slab_num,well_id\n4080,1,594\n",
+        "Ontology.csv": "id,acronym,name,parent_structure_id,hemisphere\n4080,CA1,CA1,4079,L\n",
+    }
+
+
+def make_zip(donor="12876", folder=None, extra=None, drop=(), compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """Bytes of a donor zip; members at top level or under ``folder``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, text in csv_payload(donor).items():
+            if name in drop:
+                continue
+            zf.writestr(f"{folder}/{name}" if folder else name, text)
+        for info, data in (extra or []):
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def all_files(root: Path) -> list:
+    """Every file and folder under root, relative, sorted (hidden ones too)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def assert_donor(folder: Path, donor: str) -> None:
+    assert sorted(os.listdir(folder)) == sorted(EXPECTED_FILES)
+    for name, text in csv_payload(donor).items():
+        assert (folder / name).read_text() == text
+
+
+class Route:
+    """What the test server does for one path."""
+
+    def __init__(self, body: bytes, mode: str = "ok", ranges: bool = True):
+        self.body = body
+        self.mode = mode  # ok | truncate_once | truncate_always | 404 | 500_once | stall_once
+        self.ranges = ranges  # honour Range requests
+        self.hits = 0
+        self.range_headers = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: the server closes after each response, which is what makes
+    # a short body (fewer bytes than Content-Length) look truncated.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        route = self.server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        with self.server.lock:
+            route.hits += 1
+            hit = route.hits
+            route.range_headers.append(self.headers.get("Range"))
+        if route.mode == "404":
+            self.send_error(404, "Not Found")
+            return
+        if route.mode == "500_once" and hit == 1:
+            self.send_error(503, "Busy")
+            return
+
+        body, start, status = route.body, 0, 200
+        rng = self.headers.get("Range")
+        if rng and route.ranges:
+            m = re.fullmatch(r"bytes=(\d+)-", rng.strip())
+            if m and int(m.group(1)) < len(body):
+                start, status = int(m.group(1)), 206
+        part = body[start:]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(part)))
+        self.send_header("ETag", '"v1"')
+        if route.ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.end_headers()
+
+        if route.mode == "stall_once" and hit == 1:
+            time.sleep(1.0)  # longer than the client's read timeout
+        truncate = route.mode == "truncate_always" or (route.mode == "truncate_once" and hit == 1)
+        try:
+            self.wfile.write(part[: len(part) // 2] if truncate else part)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class Server:
+    def __init__(self):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.routes = {}
+        self.httpd.lock = threading.Lock()
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def add(self, path: str, body: bytes, mode: str = "ok", ranges: bool = True) -> Route:
+        route = Route(body, mode, ranges)
+        self.httpd.routes[path] = route
+        return route
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+FAST = dict(backoff=0, timeout=5)
+
+# ---------------------------------------------------------------------------
+# constants
+# ---------------------------------------------------------------------------
+
+
+def test_constants():
+    assert list(DONORS) == ["9861", "10021", "12876", "14380", "15496", "15697"]
+    assert DONORS["9861"].size == 425_988_059 and DONORS["10021"].size == 400_957_002
+    assert all(DONORS[i].size is None for i in ("12876", "14380", "15496", "15697"))
+    assert DONORS["15697"].file_id == 178236545 and DONORS["10021"].uid == "H0351.2002"
+    assert fetch.AHBA_URL.format(file_id=1) == "https://human.brain-map.org/api/v2/well_known_file_download/1"
+    assert len(EXPECTED_FILES) == 5
+
+
+def test_get_donor_by_id_int_and_uid():
+    assert fetch.get_donor(9861) is DONORS["9861"]
+    assert fetch.get_donor("h0351.1009") is DONORS["12876"]
+    with pytest.raises(ValueError, match=r"unknown AHBA donor '1234'.*9861"):
+        fetch.get_donor("1234")
+
+
+def test_unknown_donor_in_fetch(tmp_path):
+    with pytest.raises(ValueError, match="1234"):
+        fetch_donor("1234", tmp_path, source=tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# download()
+# ---------------------------------------------------------------------------
+
+
+def test_download_ok(server, tmp_path):
+    body = os.urandom(300_000)
+    server.add("/f", body)
+    dest = tmp_path / "sub" / "f.zip"
+    assert download(server.url("/f"), dest, expected_size=len(body),
+                    sha256=hashlib.sha256(body).hexdigest(), **FAST) == dest
+    assert dest.read_bytes() == body
+    assert all_files(tmp_path) == ["sub", "sub/f.zip"]
+
+
+def test_download_resumes_with_range(server, tmp_path):
+    body = os.urandom(200_001)
+    route = server.add("/f", body, mode="truncate_once")
+    dest = tmp_path / "f.zip"
+    download(server.url("/f"), dest, expected_size=len(body), **FAST)
+    assert dest.read_bytes() == body
+    assert route.hits == 2
+    # The second request asked only for the missing tail.
+    assert route.range_headers == [None, f"bytes={len(body) // 2}-"]
+    assert all_files(tmp_path) == ["f.zip"]
+
+
+def test_download_restarts_when_range_ignored(server, tmp_path):
+    body = os.urandom(150_000)
+    route = server.add("/f", body, mode="truncate_once", ranges=False)
+    dest = tmp_path / "f.zip"
+    download(server.url("/f"), dest, **FAST)
+    assert dest.read_bytes() == body  # the 200 body replaced, not appended to, the partial
+    assert route.hits == 2 and route.range_headers[1] is not None
+    assert all_files(tmp_path) == ["f.zip"]
+
+
+def test_download_always_truncated_fails_cleanly(server, tmp_path):
+    route = server.add("/f", os.urandom(100_000), mode="truncate_always")
+    url = server.url("/f")
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "f.zip", retries=2, **FAST)
+    assert url in str(err.value) and "3 attempt" in str(err.value)
+    assert route.hits == 3
+    assert all_files(tmp_path) == []
+
+
+def test_download_404_is_not_retried(server, tmp_path):
+    route = server.add("/missing", b"", mode="404")
+    url = server.url("/missing")
+    with pytest.raises(DownloadError, match=re.escape(url) + ".*404"):
+        download(url, tmp_path / "f.zip", **FAST)
+    assert route.hits == 1
+    assert all_files(tmp_path) == []
+
+
+def test_download_retries_server_error(server, tmp_path):
+    body = b"x" * 1000
+    route = server.add("/f", body, mode="500_once")
+    download(server.url("/f"), tmp_path / "f", **FAST)
+    assert (tmp_path / "f").read_bytes() == body and route.hits == 2
+
+
+def test_download_retries_after_read_timeout(server, tmp_path):
+    body = b"y" * 5000
+    route = server.add("/f", body, mode="stall_once")
+    download(server.url("/f"), tmp_path / "f", timeout=0.3, backoff=0)
+    assert (tmp_path / "f").read_bytes() == body and route.hits == 2
+
+
+def test_download_size_mismatch_fails_before_body(server, tmp_path):
+    server.add("/f", b"z" * 100)
+    with pytest.raises(DownloadError, match="100 bytes.*expected 999"):
+        download(server.url("/f"), tmp_path / "f", expected_size=999, **FAST)
+    assert all_files(tmp_path) == []
+
+
+def test_download_sha256_mismatch_rejected(server, tmp_path):
+    server.add("/f", b"content")
+    dest = tmp_path / "f"
+    dest.write_bytes(b"old")  # an existing file survives a failed replacement
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download(server.url("/f"), dest, sha256="0" * 64, **FAST)
+    assert all_files(tmp_path) == ["f"] and dest.read_bytes() == b"old"
+
+
+def test_download_progress_on_stderr(server, tmp_path, capsys):
+    server.add("/f", b"p" * 4000)
+    download(server.url("/f"), tmp_path / "f", progress=True, **FAST)
+    err = capsys.readouterr().err
+    assert "f: 4.0 KB / 4.0 KB (100%)" in err
+
+
+def test_download_connection_refused(tmp_path):
+    # A port nobody listens on: bind, note, close.
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    url = f"http://127.0.0.1:{port}/f"
+    with pytest.raises(DownloadError, match=re.escape(url) + ".*connection failed"):
+        download(url, tmp_path / "f", retries=1, **FAST)
+    assert all_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# verify_donor_zip() / extract_donor_zip()
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", [None, "normalized_microarray_donor12876"])
+def test_verify_and_extract(tmp_path, folder):
+    z = tmp_path / "d.zip"
+    z.write_bytes(make_zip(folder=folder, extra=[("Readme.txt", "hello")]))
+    members = verify_donor_zip(z)
+    assert set(members) == set(EXPECTED_FILES)
+    out = extract_donor_zip(z, tmp_path / "out" / "donor")
+    assert_donor(out, "12876")
+    assert all_files(tmp_path / "out") == sorted(["donor"] + [f"donor/{n}" for n in EXPECTED_FILES])
+
+
+def test_verify_missing_member(tmp_path):
+    z = tmp_path / "d.zip"
+    z.write_bytes(make_zip(drop=("PACall.csv",)))
+    with pytest.raises(DonorArchiveError, match=re.escape(str(z)) + ".*missing PACall.csv"):
+        verify_donor_zip(z)
+
+
+def test_verify_not_a_zip(tmp_path):
+    z = tmp_path / "d.zip"
+    z.write_bytes(b"<html>Service unavailable</html>")
+    with pytest.raises(DonorArchiveError, match=re.escape(str(z)) + ".*not a valid zip"):
+        verify_donor_zip(z)
+
+
+def test_verify_truncated_zip(tmp_path):
+    data = make_zip()
+    z = tmp_path / "d.zip"
+    z.write_bytes(data[: len(data) - 30])
+    with pytest.raises(DonorArchiveError, match="not a valid zip"):
+        verify_donor_zip(z)
+
+
+def test_verify_spread_over_folders(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, (name, text) in enumerate(csv_payload("1").items()):
+            zf.writestr(f"{'a' if i else 'b'}/{name}", text)
+    z = tmp_path / "d.zip"
+    z.write_bytes(buf.getvalue())
+    with pytest.raises(DonorArchiveError, match="several folders"):
+        verify_donor_zip(z)
+
+
+@pytest.mark.parametrize("name, why", [
+    ("../evil", "path traversal"),
+    ("sub/../../evil.csv", "path traversal"),
+    ("/etc/evil", "absolute path"),
+])
+def test_unsafe_member_rejected(tmp_path, name, why):
+    z = tmp_path / "d.zip"
+    z.write_bytes(make_zip(extra=[(zipfile.ZipInfo(name), "pwned")]))
+    with pytest.raises(DonorArchiveError, match=why):
+        extract_donor_zip(z, tmp_path / "out" / "donor")
+    assert not (tmp_path / "evil").exists()
+    assert all_files(tmp_path) == ["d.zip"]
+
+
+def test_symlink_member_rejected(tmp_path):
+    info = zipfile.ZipInfo("Probes.csv")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in csv_payload("1").items():
+            if name != "Probes.csv":
+                zf.writestr(name, text)
+        zf.writestr(info, "/etc/passwd")
+    z = tmp_path / "d.zip"
+    z.write_bytes(buf.getvalue())
+    with pytest.raises(DonorArchiveError, match="symbolic link"):
+        extract_donor_zip(z, tmp_path / "donor")
+    assert all_files(tmp_path) == ["d.zip"]
+
+
+def test_corrupt_member_leaves_nothing(tmp_path):
+    data = bytearray(make_zip(compression=zipfile.ZIP_STORED))
+    i = data.index(b"1058686,3.0")  # inside MicroarrayExpression.csv's stored data
+    data[i] ^= 0xFF
+    z = tmp_path / "d.zip"
+    z.write_bytes(bytes(data))
+    verify_donor_zip(z)  # the directory is fine...
+    with pytest.raises(DonorArchiveError, match="corrupt"):  # ...the CRC is not
+        extract_donor_zip(z, tmp_path / "donor")
+    assert all_files(tmp_path) == ["d.zip"]
+
+
+def test_extract_replaces_incomplete_folder(tmp_path):
+    z = tmp_path / "d.zip"
+    z.write_bytes(make_zip())
+    target = tmp_path / "donor"
+    target.mkdir()
+    (target / "Probes.csv").write_text("half")
+    extract_donor_zip(z, target)
+    assert_donor(target, "12876")
+    assert all_files(tmp_path) == sorted(["d.zip", "donor"] + [f"donor/{n}" for n in EXPECTED_FILES])
+
+
+# ---------------------------------------------------------------------------
+# fetch_donor(): remote
+# ---------------------------------------------------------------------------
+
+
+def donor_files(data_dir: Path, donor: str) -> list:
+    return sorted(["microarray", f"microarray/normalized_microarray_donor{donor}"]
+                  + [f"microarray/normalized_microarray_donor{donor}/{n}" for n in EXPECTED_FILES])
+
+
+def test_fetch_mirror_template_then_no_refetch(server, tmp_path):
+    route = server.add("/m/donor14380.zip", make_zip("14380"))
+    src = server.base + "/m/donor{donor}.zip"
+    out = fetch_donor(14380, tmp_path, src, **FAST)
+    assert out == tmp_path / "microarray" / "normalized_microarray_donor14380"
+    assert_donor(out, "14380")
+    assert all_files(tmp_path) == donor_files(tmp_path, "14380")  # zip removed, no temp
+    assert fetch_donor("14380", tmp_path, src, **FAST) == out
+    assert route.hits == 1
+
+
+def test_fetch_mirror_file_id_and_keep_zip(server, tmp_path):
+    d = DONORS["15496"]
+    route = server.add(f"/wkf/{d.file_id}", make_zip("15496", folder="x"))
+    out = fetch_donor("15496", tmp_path, server.base + "/wkf/{file_id}", keep_zip=True, **FAST)
+    assert_donor(out, "15496")
+    zip_path = tmp_path / "microarray" / "normalized_microarray_donor15496.zip"
+    assert zip_path.is_file()
+    # Donor folder lost, zip kept: the intact zip is reused, not downloaded again.
+    import shutil
+
+    shutil.rmtree(out)
+    fetch_donor("15496", tmp_path, server.base + "/wkf/{file_id}", **FAST)
+    assert_donor(out, "15496") or True
+    assert route.hits == 1 and not zip_path.exists()
+
+
+def test_fetch_allen_url_and_known_size(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch, "AHBA_URL", server.base + "/api/{file_id}")
+    server.add(f"/api/{DONORS['12876'].file_id}", make_zip("12876"))
+    assert_donor(fetch_donor("12876", tmp_path, **FAST), "12876")
+    # 9861 has a known size, which the tiny test zip does not match.
+    route = server.add(f"/api/{DONORS['9861'].file_id}", make_zip("9861"))
+    with pytest.raises(DownloadError, match=r"donor 9861.*expected 425988059") as err:
+        fetch_donor("9861", tmp_path / "other", "allen", **FAST)
+    assert server.url(f"/api/{DONORS['9861'].file_id}") in str(err.value)
+    assert route.hits == 1
+    assert all_files(tmp_path / "other") == ["microarray"]
+
+
+def test_fetch_truncated_once_succeeds(server, tmp_path):
+    body = make_zip("15697")
+    route = server.add("/d/15697", body, mode="truncate_once")
+    assert_donor(fetch_donor("15697", tmp_path, server.base + "/d/{donor}", **FAST), "15697")
+    assert route.hits == 2
+
+
+def test_fetch_always_truncated_leaves_nothing(server, tmp_path):
+    server.add("/d/15697", make_zip("15697"), mode="truncate_always")
+    url = server.url("/d/15697")
+    with pytest.raises(DownloadError, match=r"donor 15697.*" + re.escape(url)):
+        fetch_donor("15697", tmp_path, server.base + "/d/{donor}", retries=1, **FAST)
+    assert all_files(tmp_path) == ["microarray"]
+
+
+def test_fetch_404_names_donor_and_url(server, tmp_path):
+    server.add("/d/12876", b"", mode="404")
+    url = server.url("/d/12876")
+    with pytest.raises(DownloadError) as err:
+        fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST)
+    msg = str(err.value)
+    assert "12876" in msg and url in msg and "404" in msg and "ahba.source" in msg
+    assert all_files(tmp_path) == ["microarray"]
+
+
+def test_fetch_corrupt_body_deleted(server, tmp_path):
+    route = server.add("/d/12876", b"<html>maintenance</html>" * 10)
+    with pytest.raises(DonorArchiveError, match=r"donor 12876.*deleted.*not a valid zip"):
+        fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST)
+    assert all_files(tmp_path) == ["microarray"]
+    # A rerun fetches again (the bad zip is not reused).
+    route.body = make_zip("12876")
+    assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
+    assert route.hits == 2
+
+
+def test_fetch_mirror_without_placeholder(tmp_path):
+    with pytest.raises(ValueError, match="placeholder"):
+        fetch_donor("12876", tmp_path, "https://mirror.invalid/ahba.zip")
+    with pytest.raises(ValueError, match="invalid"):
+        fetch_donor("12876", tmp_path, "https://mirror.invalid/{donor}/{bogus}")
+
+
+# ---------------------------------------------------------------------------
+# fetch_donor(): local sources
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [
+    "normalized_microarray_donor{id}.zip", "{file_id}.zip", "{file_id}",
+])
+def test_fetch_local_zip(tmp_path, name):
+    src = tmp_path / "src"
+    src.mkdir()
+    d = DONORS["10021"]
+    (src / name.format(id=d.id, file_id=d.file_id)).write_bytes(make_zip("10021"))
+    data = tmp_path / "data"
+    assert_donor(fetch_donor("10021", data, src), "10021")
+    assert all_files(data) == donor_files(data, "10021")
+    assert len(os.listdir(src)) == 1  # the user's zip is left alone
+
+
+def _unpacked(root: Path, donor: str) -> Path:
+    folder = root / f"normalized_microarray_donor{donor}"
+    folder.mkdir(parents=True)
+    for name, text in csv_payload(donor).items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_fetch_local_unpacked_is_hard_linked(tmp_path):
+    src_folder = _unpacked(tmp_path / "src", "9861")
+    out = fetch_donor(9861, tmp_path / "data", tmp_path / "src")
+    assert_donor(out, "9861")
+    assert (out / "Probes.csv").stat().st_ino == (src_folder / "Probes.csv").stat().st_ino
+
+
+def test_fetch_local_abagen_data_dir(tmp_path):
+    _unpacked(tmp_path / "abagen-data" / "microarray", "14380")
+    # A zip for the same donor is there too: the unpacked folder wins.
+    (tmp_path / "abagen-data" / "normalized_microarray_donor14380.zip").write_bytes(b"junk")
+    out = fetch_donor("14380", tmp_path / "data", str(tmp_path / "abagen-data"))
+    assert_donor(out, "14380")
+
+
+def test_fetch_local_copy_fallback(tmp_path, monkeypatch):
+    src_folder = _unpacked(tmp_path / "src", "9861")
+
+    def no_link(*a, **k):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(fetch.os, "link", no_link)
+    out = fetch_donor("9861", tmp_path / "data", tmp_path / "src")
+    assert_donor(out, "9861")
+    assert (out / "Probes.csv").stat().st_ino != (src_folder / "Probes.csv").stat().st_ino
+
+
+def test_fetch_local_missing_donor(tmp_path):
+    (tmp_path / "src").mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        fetch_donor("15496", tmp_path / "data", tmp_path / "src")
+    msg = str(err.value)
+    assert "15496" in msg and str(tmp_path / "src") in msg and "ahba.source" in msg
+    assert not (tmp_path / "data" / "microarray" / "normalized_microarray_donor15496").exists()
+
+
+def test_fetch_local_source_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"15496.*does not exist.*ahba.source"):
+        fetch_donor("15496", tmp_path / "data", tmp_path / "nope")
+
+
+def test_fetch_local_incomplete_folder_reported(tmp_path):
+    folder = _unpacked(tmp_path / "src", "15496")
+    (folder / "PACall.csv").write_text("")
+    with pytest.raises(FileNotFoundError, match="PACall.csv"):
+        fetch_donor("15496", tmp_path / "data", tmp_path / "src")
+
+
+def test_fetch_local_bad_zip_kept_and_reported(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    bad = src / "normalized_microarray_donor15496.zip"
+    bad.write_bytes(make_zip("15496", drop=("Ontology.csv",)))
+    with pytest.raises(DonorArchiveError, match=r"15496.*Ontology.csv"):
+        fetch_donor("15496", tmp_path / "data", src)
+    assert bad.exists()
+    assert all_files(tmp_path / "data") == []
+
+
+def test_fetch_replaces_incomplete_donor_folder(tmp_path):
+    _unpacked(tmp_path / "src", "12876")
+    target = tmp_path / "data" / "microarray" / "normalized_microarray_donor12876"
+    target.mkdir(parents=True)
+    (target / "MicroarrayExpression.csv").write_text("partial from an earlier abagen run")
+    assert_donor(fetch_donor("12876", tmp_path / "data", tmp_path / "src"), "12876")
+    assert all_files(tmp_path / "data") == donor_files(tmp_path / "data", "12876")
+
+
+def test_fetch_complete_folder_needs_no_source(tmp_path):
+    _unpacked(tmp_path / "data" / "microarray", "12876")
+    # The source does not exist: it must not even be looked at.
+    out = fetch_donor("12876", tmp_path / "data", tmp_path / "nope")
+    assert_donor(out, "12876")

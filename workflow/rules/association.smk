@@ -1,0 +1,18 @@
+# Stage 6: every gene against every map, with spatial-null p values.
+
+
+rule association:
+    input:
+        expression="results/{atlas}/expression.tsv",
+        map="results/{atlas}/{map}/map.tsv",
+        spins="results/{atlas}/nulls/spins.npz",
+    output:
+        "results/{atlas}/{map}/genes.tsv",
+    params:
+        method=config["association"]["method"],
+    log:
+        "logs/association_{atlas}_{map}.log",
+    conda:
+        "../../envs/association.yaml"
+    script:
+        "../../scripts/rule_association.py"

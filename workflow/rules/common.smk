@@ -1,0 +1,86 @@
+# Config and maps-sheet validation, and the input functions every rule shares.
+import os
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# pandas reads the sheet as strings so ids like "001" survive; empty cells -> ""
+MAPS = pd.read_csv(config["maps"], sep="\t", dtype=str, comment="#").fillna("")
+for _col, _default in (("column", ""), ("atlas", ""), ("sign", "1"), ("description", "")):
+    if _col not in MAPS.columns:
+        MAPS[_col] = _default
+MAPS.loc[MAPS["sign"] == "", "sign"] = "1"
+validate(MAPS, schema="../schemas/maps.schema.yaml")
+MAPS = MAPS.set_index("map", drop=False)
+if MAPS.index.duplicated().any():
+    raise ValueError(
+        f"{config['maps']}: map name(s) {sorted(set(MAPS.index[MAPS.index.duplicated()]))} "
+        "appear more than once; every row needs its own 'map' name"
+    )
+
+ATLASES = list(config["atlases"])
+GENESETS = list(config["genesets"])
+DONORS = [str(d) for d in config["ahba"]["donors"]]
+AHBA_FILES = ["MicroarrayExpression.csv", "PACall.csv", "Probes.csv", "SampleAnnot.csv", "Ontology.csv"]
+IS_DEMO = config["ahba"]["source"] == "demo"
+# demo and real donors never share a folder, so switching source cannot mix them
+AHBA_DIR = "resources/ahba/demo" if IS_DEMO else "resources/ahba/allen"
+DEMO_DIR = "resources/demo"
+
+
+wildcard_constraints:
+    atlas="|".join(ATLASES) if ATLASES else "[^/]+",
+    map="[A-Za-z0-9_.-]+",
+    geneset="[A-Za-z0-9_.-]+",
+    donor="[0-9]+",
+
+
+def maps_for_atlas(atlas):
+    """Maps of the sheet that apply to an atlas (blank 'atlas' = every atlas)."""
+    rows = MAPS[(MAPS["atlas"] == "") | (MAPS["atlas"] == atlas)]
+    return list(rows.index)
+
+
+def map_row(wildcards):
+    return MAPS.loc[wildcards.map]
+
+
+def map_files(wildcards):
+    """Input file(s) of a map: one path, or a comma-separated (left, right) pair."""
+    return [p.strip() for p in map_row(wildcards)["path"].split(",")]
+
+
+def donor_files(donor):
+    return [f"{AHBA_DIR}/microarray/normalized_microarray_donor{donor}/{f}" for f in AHBA_FILES]
+
+
+def all_donor_files(wildcards=None):
+    return [f for d in DONORS for f in donor_files(d)]
+
+
+def geneset_path(wildcards):
+    return config["genesets"][wildcards.geneset]
+
+
+def per_map_outputs(atlas, m):
+    base = f"results/{atlas}/{m}"
+    outs = [f"{base}/map.tsv", f"{base}/genes.tsv"]
+    outs += [f"{base}/enrichment_{g}.tsv" for g in GENESETS]
+    outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
+    outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]
+    outs += [f"{base}/figures/nulls_{g}.png" for g in GENESETS]
+    return outs
+
+
+def all_outputs():
+    outs = []
+    for atlas in ATLASES:
+        outs.append(f"results/{atlas}/expression.tsv")
+        outs.append(f"results/{atlas}/methods.html")
+        for m in maps_for_atlas(atlas):
+            outs += per_map_outputs(atlas, m)
+    outs.append("results/versions.tsv")
+    return outs

@@ -1,0 +1,51 @@
+# The offline demo: AHBA-format donors with a planted signal, a disease map on
+# Desikan-Killiany (volume + region table) and demo gene sets. Only used when
+# ahba.source is "demo" or when the maps sheet / gene sets point at these files.
+
+
+rule demo_donors:
+    output:
+        files=[
+            f"{DEMO_DIR}/source/microarray/normalized_microarray_donor{d}/{f}"
+            for d in DONORS
+            for f in AHBA_FILES
+        ],
+        truth=f"{DEMO_DIR}/truth.json",
+    params:
+        out_dir=f"{DEMO_DIR}/source",
+        seed=config["demo"]["seed"],
+        samples_per_donor=config["demo"]["samples_per_donor"],
+        donors=DONORS,
+    log:
+        "logs/demo_donors.log",
+    conda:
+        "../../envs/demo.yaml"
+    script:
+        "../../scripts/rule_demo_donors.py"
+
+
+rule demo_map:
+    output:
+        nifti=f"{DEMO_DIR}/demo_map.nii.gz",
+        table=f"{DEMO_DIR}/demo_map.tsv",
+    params:
+        seed=config["demo"]["seed"],
+    log:
+        "logs/demo_map.log",
+    conda:
+        "../../envs/demo.yaml"
+    script:
+        "../../scripts/rule_demo_map.py"
+
+
+rule demo_genesets:
+    output:
+        f"{DEMO_DIR}/genesets.gmt",
+    params:
+        seed=config["demo"]["seed"],
+    log:
+        "logs/demo_genesets.log",
+    conda:
+        "../../envs/demo.yaml"
+    script:
+        "../../scripts/rule_demo_genesets.py"

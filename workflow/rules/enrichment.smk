@@ -1,0 +1,25 @@
+# Stage 7: gene-set (cell-type) enrichment with the spatial ensemble null.
+
+
+rule enrichment:
+    input:
+        expression="results/{atlas}/expression.tsv",
+        map="results/{atlas}/{map}/map.tsv",
+        spins="results/{atlas}/nulls/spins.npz",
+        genesets=geneset_path,
+    output:
+        table="results/{atlas}/{map}/enrichment_{geneset}.tsv",
+        sets="results/{atlas}/{map}/enrichment_{geneset}_sets.tsv",
+        nulls="results/{atlas}/{map}/enrichment_{geneset}_nulls.tsv.gz",
+    params:
+        method=config["association"]["method"],
+        min_genes=config["enrichment"]["min_genes"],
+        n_random=config["enrichment"]["n_random"],
+        alternative=config["enrichment"]["alternative"],
+        seed=config["enrichment"]["seed"],
+    log:
+        "logs/enrichment_{atlas}_{map}_{geneset}.log",
+    conda:
+        "../../envs/enrichment.yaml"
+    script:
+        "../../scripts/rule_enrichment.py"

@@ -1,0 +1,19 @@
+# Stage 4: each map of the maps sheet onto each atlas.
+
+
+rule parcellate:
+    input:
+        map_files,
+    output:
+        "results/{atlas}/{map}/map.tsv",
+    params:
+        fmt=lambda wc: map_row(wc)["format"],
+        column=lambda wc: map_row(wc)["column"],
+        sign=lambda wc: map_row(wc)["sign"],
+        atlas=lambda wc: config["atlases"][wc.atlas],
+    log:
+        "logs/parcellate_{atlas}_{map}.log",
+    conda:
+        "../../envs/parcellate.yaml"
+    script:
+        "../../scripts/rule_parcellate.py"

@@ -1,0 +1,93 @@
+# Stage 8: figures for `snakemake --report`, package versions, methods text.
+
+
+rule map_figures:
+    input:
+        expression="results/{atlas}/expression.tsv",
+        map="results/{atlas}/{map}/map.tsv",
+        genes="results/{atlas}/{map}/genes.tsv",
+    output:
+        map=report(
+            "results/{atlas}/{map}/figures/map.png",
+            caption="../report/map.rst",
+            category="Maps",
+            subcategory="{atlas}",
+            labels={"map": "{map}", "atlas": "{atlas}", "figure": "map on the brain"},
+        ),
+        genes=report(
+            "results/{atlas}/{map}/figures/top_genes.png",
+            caption="../report/top_genes.rst",
+            category="Genes",
+            subcategory="{atlas}",
+            labels={"map": "{map}", "atlas": "{atlas}", "figure": "top genes"},
+        ),
+    params:
+        atlas=lambda wc: config["atlases"][wc.atlas],
+        n_top=config["report"]["n_top_genes"],
+    log:
+        "logs/map_figures_{atlas}_{map}.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/rule_map_figures.py"
+
+
+rule enrichment_figures:
+    input:
+        table="results/{atlas}/{map}/enrichment_{geneset}.tsv",
+        nulls="results/{atlas}/{map}/enrichment_{geneset}_nulls.tsv.gz",
+    output:
+        bars=report(
+            "results/{atlas}/{map}/figures/enrichment_{geneset}.png",
+            caption="../report/enrichment.rst",
+            category="Cell types",
+            subcategory="{atlas}",
+            labels={"map": "{map}", "gene sets": "{geneset}", "figure": "scores"},
+        ),
+        nulls=report(
+            "results/{atlas}/{map}/figures/nulls_{geneset}.png",
+            caption="../report/nulls.rst",
+            category="Cell types",
+            subcategory="{atlas}",
+            labels={"map": "{map}", "gene sets": "{geneset}", "figure": "null distributions"},
+        ),
+    log:
+        "logs/enrichment_figures_{atlas}_{map}_{geneset}.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/rule_enrichment_figures.py"
+
+
+rule versions:
+    output:
+        report(
+            "results/versions.tsv",
+            caption="../report/versions.rst",
+            category="Methods",
+            labels={"file": "package versions"},
+        ),
+    log:
+        "logs/versions.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/rule_versions.py"
+
+
+rule methods:
+    input:
+        "results/{atlas}/methods.txt",
+    output:
+        report(
+            "results/{atlas}/methods.html",
+            caption="../report/methods.rst",
+            category="Methods",
+            labels={"atlas": "{atlas}", "file": "abagen methods text"},
+        ),
+    log:
+        "logs/methods_{atlas}.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/rule_methods.py"
