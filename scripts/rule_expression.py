@@ -10,7 +10,7 @@ cfg = snakemake.params.atlas
 atlas = atlases.load_atlas(snakemake.wildcards.atlas, cfg["builtin"])
 image = atlas.volume if cfg.get("matching", "volume") == "volume" else atlas.surface
 result = expression.process_ahba(
-    image, atlas.info, snakemake.params.data_dir, donors=list(snakemake.params.donors),
+    image, atlas.info, Path(snakemake.input[0]).parents[2], donors=list(snakemake.params.donors),
     **snakemake.params.options,
 )
 tables = expression.output_tables(result, atlas.info)

@@ -45,7 +45,8 @@ def csv_payload(donor: str) -> dict:
     }
 
 
-def make_zip(donor="12876", folder=None, extra=None, drop=(), compression=zipfile.ZIP_DEFLATED) -> bytes:
+def make_zip(donor="12876", folder=None, extra=None, drop=(),
+             compression=zipfile.ZIP_DEFLATED) -> bytes:
     """Bytes of a donor zip; members at top level or under ``folder``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as zf:
@@ -78,6 +79,7 @@ class Route:
         self.ranges = ranges  # honour Range requests
         self.hits = 0
         self.range_headers = []
+        self.if_range_headers = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -97,6 +99,7 @@ class Handler(BaseHTTPRequestHandler):
             route.hits += 1
             hit = route.hits
             route.range_headers.append(self.headers.get("Range"))
+            route.if_range_headers.append(self.headers.get("If-Range"))
         if route.mode == "404":
             self.send_error(404, "Not Found")
             return
@@ -174,7 +177,8 @@ def test_constants():
     assert DONORS["9861"].size == 425_988_059 and DONORS["10021"].size == 400_957_002
     assert all(DONORS[i].size is None for i in ("12876", "14380", "15496", "15697"))
     assert DONORS["15697"].file_id == 178236545 and DONORS["10021"].uid == "H0351.2002"
-    assert fetch.AHBA_URL.format(file_id=1) == "https://human.brain-map.org/api/v2/well_known_file_download/1"
+    assert fetch.AHBA_URL.format(file_id=1) == (
+        "https://human.brain-map.org/api/v2/well_known_file_download/1")
     assert len(EXPECTED_FILES) == 5
 
 
@@ -214,6 +218,7 @@ def test_download_resumes_with_range(server, tmp_path):
     assert route.hits == 2
     # The second request asked only for the missing tail.
     assert route.range_headers == [None, f"bytes={len(body) // 2}-"]
+    assert route.if_range_headers == [None, '"v1"']  # resume only the same file version
     assert all_files(tmp_path) == ["f.zip"]
 
 
@@ -396,7 +401,8 @@ def test_extract_replaces_incomplete_folder(tmp_path):
     (target / "Probes.csv").write_text("half")
     extract_donor_zip(z, target)
     assert_donor(target, "12876")
-    assert all_files(tmp_path) == sorted(["d.zip", "donor"] + [f"donor/{n}" for n in EXPECTED_FILES])
+    expected = ["d.zip", "donor"] + [f"donor/{n}" for n in EXPECTED_FILES]
+    assert all_files(tmp_path) == sorted(expected)
 
 
 # ---------------------------------------------------------------------------
@@ -432,7 +438,7 @@ def test_fetch_mirror_file_id_and_keep_zip(server, tmp_path):
 
     shutil.rmtree(out)
     fetch_donor("15496", tmp_path, server.base + "/wkf/{file_id}", **FAST)
-    assert_donor(out, "15496") or True
+    assert_donor(out, "15496")
     assert route.hits == 1 and not zip_path.exists()
 
 
@@ -483,6 +489,21 @@ def test_fetch_corrupt_body_deleted(server, tmp_path):
     route.body = make_zip("12876")
     assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
     assert route.hits == 2
+
+
+def test_download_interrupt_removes_temp(tmp_path):
+    class Boom:
+        def get(self, *a, **k):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        download("http://127.0.0.1:9/f", tmp_path / "f", session=Boom(), **FAST)
+    assert all_files(tmp_path) == []
+
+
+def test_fetch_unsupported_scheme(tmp_path):
+    with pytest.raises(ValueError, match="ftp://.*ahba.source"):
+        fetch_donor("12876", tmp_path, "ftp://mirror.invalid/{donor}.zip")
 
 
 def test_fetch_mirror_without_placeholder(tmp_path):

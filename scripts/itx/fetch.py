@@ -35,6 +35,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Mapping, Optional, Union
 
 import requests
@@ -104,7 +105,7 @@ class Donor:
 
 
 #: The six AHBA donors, keyed by donor id.
-DONORS: Mapping[str, Donor] = {
+DONORS: Mapping[str, Donor] = MappingProxyType({
     d.id: d
     for d in (
         Donor("9861", "H0351.2001", 178238387, 425_988_059),
@@ -114,7 +115,7 @@ DONORS: Mapping[str, Donor] = {
         Donor("15496", "H0351.1015", 178238266),
         Donor("15697", "H0351.1016", 178236545),
     )
-}
+})
 
 #: Donor ids in the conventional order.
 DONOR_IDS = tuple(DONORS)
@@ -248,7 +249,8 @@ class _Progress:
             return
         self._last = now
         if total:
-            msg = f"{self.label}: {_fmt_bytes(done)} / {_fmt_bytes(total)} ({100 * done / total:.0f}%)"
+            pct = 100 * done / total
+            msg = f"{self.label}: {_fmt_bytes(done)} / {_fmt_bytes(total)} ({pct:.0f}%)"
         else:
             msg = f"{self.label}: {_fmt_bytes(done)}"
         sys.stderr.write("\r" + msg.ljust(70))
@@ -362,7 +364,9 @@ def download(
     bar = _Progress(dest.name, progress)
     sha256 = sha256.lower().strip() if sha256 else None
     attempts = max(0, int(retries)) + 1
-    validator = None  # ETag / Last-Modified of the partial body, for If-Range
+    # ETag / Last-Modified of the partial body, kept across attempts so a
+    # resume can send If-Range (the server then restarts if the file changed).
+    state = {"validator": None}
     last_error = "no attempt made"
     try:
         # Create the temp file up front so "append" below always has a target.
@@ -375,9 +379,7 @@ def download(
                 if delay > 0:
                     time.sleep(delay)
             try:
-                validator = _attempt(
-                    sess, url, tmp, expected_size, timeout, bar, validator
-                )
+                _attempt(sess, url, tmp, expected_size, timeout, bar, state)
             except _Retry as exc:
                 last_error = str(exc)
                 continue
@@ -416,8 +418,10 @@ def download(
             sess.close()
 
 
-def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
-    """One HTTP request appending to ``tmp``; returns the validator on success.
+def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, state: dict) -> None:
+    """One HTTP request writing or appending the body to ``tmp``.
+
+    ``state["validator"]`` is read for If-Range and updated from the response.
 
     Raises ``_Retry`` for transient failures and ``DownloadError`` for
     permanent ones.
@@ -427,8 +431,8 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
     headers = {"Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
-        if validator:
-            headers["If-Range"] = validator
+        if state["validator"]:
+            headers["If-Range"] = state["validator"]
     try:
         resp = sess.get(url, stream=True, timeout=timeout, headers=headers,
                         allow_redirects=True)
@@ -459,7 +463,9 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
                 # A range we did not ask for: safest is to start over.
                 tmp.write_bytes(b"")
                 raise _Retry("server sent an unexpected byte range; restarting")
-            total = cr[1] if cr[1] is not None else (have + length if length is not None else None)
+            total = cr[1]
+            if total is None and length is not None:
+                total = have + length
             mode = "ab"
         else:
             if have:
@@ -478,8 +484,9 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
         new_validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
         if new_validator and new_validator.startswith("W/"):
             new_validator = None  # weak ETags are not allowed in If-Range
-        if status == 206:
-            new_validator = new_validator or validator
+        if status == 200 or new_validator:
+            # A 200 starts a new body: an old validator no longer describes it.
+            state["validator"] = new_validator
 
         # With a Content-Encoding the body we store is decoded, so the byte
         # count cannot be checked against Content-Length.
@@ -500,12 +507,12 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, validator):
                 requests.exceptions.ChunkedEncodingError) as exc:
             bar.update(done, total, force=True)
             raise _Retry(
-                f"connection broken after {done} of {total if total is not None else '?'} bytes: {exc}"
+                f"connection broken after {done} of {'?' if total is None else total} "
+                f"bytes: {exc}"
             ) from exc
         bar.update(done, total, force=True)
         if not encoded and total is not None and done != total:
             raise _Retry(f"received {done} of {total} bytes (truncated)")
-        return new_validator
 
 
 # ---------------------------------------------------------------------------
@@ -638,8 +645,9 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
     zip_path : path-like
         Donor zip (checked with :func:`verify_donor_zip` first).
     donor_dir : path-like
-        Destination folder, e.g. ``<data_dir>/microarray/normalized_microarray_donor9861``.
-        An existing folder there is replaced.
+        Destination folder, e.g.
+        ``<data_dir>/microarray/normalized_microarray_donor9861``. An
+        existing folder there is replaced.
 
     Returns
     -------
@@ -716,7 +724,8 @@ def _mirror_url(template: str, d: Donor) -> str:
         raise ValueError(
             f"mirror URL {template!r} has no placeholder, so every donor would get the "
             "same file; set ahba.source to a template such as "
-            "'https://mirror.example/ahba/{file_id}' or '.../normalized_microarray_donor{donor}.zip'"
+            "'https://mirror.example/ahba/{file_id}' or "
+            "'.../normalized_microarray_donor{donor}.zip'"
         )
     try:
         return template.format(file_id=d.file_id, donor=d.id, uid=d.uid)
@@ -806,6 +815,11 @@ def fetch_donor(
         return _fetch_remote(d, target, url, size, retries=retries, timeout=timeout,
                              progress=progress, backoff=backoff, keep_zip=keep_zip,
                              session=session)
+    if isinstance(src, str) and "://" in src:
+        raise ValueError(
+            f"AHBA donor {d.id}: unsupported source {src!r}; set ahba.source to 'allen', "
+            "an http(s):// mirror URL template with {file_id} or {donor}, or a local folder"
+        )
     return _fetch_local(d, target, Path(src).expanduser())
 
 

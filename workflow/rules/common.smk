@@ -57,6 +57,16 @@ def donor_files(donor):
     return [f"{AHBA_DIR}/microarray/normalized_microarray_donor{donor}/{f}" for f in AHBA_FILES]
 
 
+def fetch_input(wildcards):
+    """The demo's generated donor files; nothing for a real download."""
+    if IS_DEMO:
+        return [
+            f"{DEMO_DIR}/source/microarray/normalized_microarray_donor{wildcards.donor}/{f}"
+            for f in AHBA_FILES
+        ]
+    return []
+
+
 def all_donor_files(wildcards=None):
     return [f for d in DONORS for f in donor_files(d)]
 

@@ -12,7 +12,6 @@ rule demo_donors:
         ],
         truth=f"{DEMO_DIR}/truth.json",
     params:
-        out_dir=f"{DEMO_DIR}/source",
         seed=config["demo"]["seed"],
         samples_per_donor=config["demo"]["samples_per_donor"],
         donors=DONORS,

@@ -13,7 +13,6 @@ rule expression:
         donors=expand("results/{{atlas}}/donors/expression_{donor}.tsv", donor=DONORS),
         methods="results/{atlas}/methods.txt",
     params:
-        data_dir=AHBA_DIR,
         donors=DONORS,
         atlas=lambda wc: config["atlases"][wc.atlas],
         options=config["expression"],

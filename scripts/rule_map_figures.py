@@ -1,0 +1,18 @@
+"""Rule map_figures: the map on the brain and the top genes' scatter plots."""
+from itx import atlas as atlases
+from itx import figures
+from itx.tables import log_to_file, read_tsv
+
+log_to_file(snakemake.log[0])
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas["builtin"])
+table = read_tsv(snakemake.input.map)
+genes = read_tsv(snakemake.input.genes)
+expression = read_tsv(snakemake.input.expression).set_index("region")
+figures.plot_region_map(table.set_index("id")["value"], atlas.surface, snakemake.output.map,
+                        title=snakemake.wildcards.map)
+# only the regions that entered the test: the scope, with data
+used = table.set_index("region")["value"].dropna()
+used = used[used.index.isin(expression.dropna(how="any").index)]
+top = genes.head(snakemake.params.n_top)["gene"].tolist()
+figures.plot_gene_scatter(used, expression.loc[used.index], top, snakemake.output.genes,
+                          stats=genes)
