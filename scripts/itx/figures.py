@@ -160,7 +160,10 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
     fig = _new_figure(2.6 * ncols + 0.9, 3.0)
     for k, (name, vmap) in enumerate(hemis):
         mesh = fs[f"{meshes[surface]}_{name}"]
-        bg = fs[f"sulc_{name}"]
+        # Sulcal depth scaled to [0, 0.7] here rather than through nilearn's
+        # `darkness` (deprecated in 0.10.4): a light grey background.
+        sulc = np.asarray(nib.load(fs[f"sulc_{name}"]).agg_data(), float)
+        bg = 0.7 * (sulc - sulc.min()) / max(np.ptp(sulc), 1e-12)
         for v, view in enumerate(views):
             ax = fig.add_subplot(1, ncols, 2 * k + v + 1, projection="3d")
             # median over a face's 3 vertices keeps parcel borders crisp
@@ -169,6 +172,7 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
                 mesh, vmap, bg_map=bg, hemi=name, view=view,
                 engine="matplotlib", threshold=None, cmap=cmap,
                 vmin=-vmax, vmax=vmax, symmetric_cbar=True, colorbar=False,
+                darkness=None,
                 avg_method="median", axes=ax, figure=fig)
             ax.set_title(f"{name} {view}", fontsize=9)
     fig.subplots_adjust(left=0.0, right=0.9, bottom=0.02, top=0.85,

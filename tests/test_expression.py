@@ -1,0 +1,140 @@
+"""itx.expression equals abagen's one-shot call and keeps correct intermediates."""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from itx import atlas as atlases
+from itx import demo, expression
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ahba")
+    demo.generate_donors(out, seed=3, samples_per_donor=60)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dk():
+    return atlases.load_atlas("dk", "desikan_killiany")
+
+
+def abagen_call(atlas, info, data_dir, **opts):
+    import abagen
+
+    return abagen.get_expression_data(atlas, info, data_dir=str(data_dir), donors="all",
+                                      return_counts=True, return_report=True, verbose=0, **opts)
+
+
+@pytest.fixture(scope="module")
+def default_run(dk, data_dir):
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    return expression.process_ahba(dk.volume, info, data_dir), abagen_call(dk.volume, info, data_dir)
+
+
+def test_default_options_equal_abagen(default_run):
+    ours, (ref, counts, report) = default_run
+    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(ours.counts, counts, check_names=False)
+    assert ours.report == report
+    assert ours.expression.shape[1] > 10000  # genes survive filtering
+
+
+OPTION_SETS = [
+    {"probe_selection": "max_intensity", "region_agg": "samples"},
+    {"missing": "centroids", "ibf_threshold": 0.2, "gene_norm": "zscore"},
+    {"lr_mirror": "bidirectional", "norm_matched": False, "agg_metric": "median"},
+    {"missing": "interpolate", "donor_probes": "independent", "probe_selection": "average",
+     "sample_norm": None, "corrected_mni": False, "tolerance": 0},
+]
+
+
+@pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_other_options_equal_abagen(dk, data_dir, opts):
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    ours = expression.process_ahba(dk.volume, info, data_dir, **opts)
+    ref, counts, report = abagen_call(dk.volume, info, data_dir, **opts)
+    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(ours.counts, counts, check_names=False)
+
+
+def test_surface_matching_equals_abagen(dk, data_dir):
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    ours = expression.process_ahba(dk.surface, info, data_dir)
+    ref, counts, _ = abagen_call(dk.surface, info, data_dir)
+    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=False, rtol=1e-12)
+
+
+def test_donor_matrices_equal_abagen(dk, data_dir, default_run):
+    import abagen
+
+    ours, _ = default_run
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    ref = abagen.get_expression_data(dk.volume, info, data_dir=str(data_dir), donors="all",
+                                     return_donors=True, verbose=0)
+    assert set(ref) == set(ours.donor_expression)
+    for donor, frame in ref.items():
+        pd.testing.assert_frame_equal(ours.donor_expression[donor], frame.loc[:, ours.expression.columns],
+                                      check_exact=False, rtol=1e-12)
+
+
+def test_samples_table_agrees_with_counts_and_distances(dk, default_run):
+    ours, _ = default_run
+    s = ours.samples
+    assert {"donor", "well_id", "mni_x", "label", "distance"} <= set(s.columns)
+    labelled = s[s["label"] != 0]
+    # counts are the labelled samples per region and donor
+    tally = labelled.groupby(["label", "donor"]).size().unstack(fill_value=0)
+    counts = ours.counts.loc[tally.index, tally.columns]
+    np.testing.assert_array_equal(counts.to_numpy(), tally.to_numpy())
+    assert s.loc[s["label"] == 0, "distance"].isna().all()
+    assert (labelled["distance"] >= 0).all()
+    # brute force: distance from a few samples to every voxel of their region
+    import nibabel as nib
+    img = nib.load(dk.volume)
+    lab = np.asarray(img.dataobj)
+    for _, row in labelled.head(5).iterrows():
+        ijk = np.argwhere(lab == row["label"])
+        xyz = nib.affines.apply_affine(img.affine, ijk)
+        d = np.sqrt(((xyz - row[["mni_x", "mni_y", "mni_z"]].to_numpy(float)) ** 2).sum(1)).min()
+        assert row["distance"] == pytest.approx(d)
+
+
+def test_stability_against_brute_force(default_run):
+    ours, _ = default_run
+    donors = list(ours.donor_expression.values())
+    for gene in ours.expression.columns[:3]:
+        rs = []
+        for a, b in itertools.combinations(donors, 2):
+            both = a[gene].notna() & b[gene].notna()
+            if both.sum() > 2:
+                rs.append(stats.spearmanr(a.loc[both, gene], b.loc[both, gene])[0])
+        assert ours.stability[gene] == pytest.approx(np.nanmean(rs), abs=1e-10)
+
+
+def test_probe_table(default_run):
+    ours, _ = default_run
+    p = ours.probes
+    assert {"probe_id", "probe_name", "gene_symbol", "entrez_id"} <= set(p.columns)
+    assert p["probe_id"].is_unique
+    assert p["entrez_id"].notna().all()
+
+
+def test_output_tables(dk, default_run):
+    ours, _ = default_run
+    tables = expression.output_tables(ours, dk.info)
+    e = tables["expression"]
+    assert e.columns[0] == "region" and len(e) == 83
+    assert e["region"].tolist() == dk.info["region"].tolist()
+    assert tables["counts"]["total"].sum() == (ours.samples["label"] != 0).sum()
+    assert set(tables["donors"]) == {"9861", "10021", "12876", "14380", "15496", "15697"}
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="unknown abagen option"):
+        expression.check_options({"tolerence": 2})
+    with pytest.raises(ValueError, match="region_agg"):
+        expression.check_options({"region_agg": None})
