@@ -9,6 +9,7 @@ table = read_tsv(snakemake.input.map)
 genes = read_tsv(snakemake.input.genes)
 expression = read_tsv(snakemake.input.expression).set_index("region")
 figures.plot_region_map(table.set_index("id")["value"], atlas.surface, snakemake.output.map,
+                        ignore_absent=True,
                         title=snakemake.wildcards.map)
 # only the regions that entered the test: the scope, with data
 used = table.set_index("region")["value"].dropna()

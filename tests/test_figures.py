@@ -70,6 +70,19 @@ def test_region_map_colours_follow_sign(tmp_path, labels):
     assert ((r - b) > 0.3).any() and ((b - r) > 0.3).any()
 
 
+def test_region_map_ignore_absent(tmp_path, labels):
+    # whole-atlas tables carry subcortical ids (DK 35-41, 76-83) with no
+    # surface vertices
+    v = pd.Series(1.0, index=LEFT + [35, 83])
+    with pytest.raises(ValueError, match=r"\[35, 83\] are not in the label"):
+        figures.plot_region_map(v, labels, tmp_path / "x.png")
+    _read(figures.plot_region_map(v, labels, tmp_path / "x.png",
+                                  ignore_absent=True))
+    with pytest.raises(ValueError, match="no finite"):
+        figures.plot_region_map(pd.Series(1.0, index=[35]), labels,
+                                tmp_path / "y.png", ignore_absent=True)
+
+
 @pytest.mark.parametrize("values,msg", [
     (pd.Series([1.0, 2.0], index=[1, 35]), "not in the label"),
     (pd.Series([np.nan, np.nan], index=[1, 2]), "no finite"),

@@ -274,7 +274,7 @@ def test_spin_nulls_checks_method_first(labels, spheres):
 
 
 def test_timing_10000_alexander_bloch_34(cent_left):
-    # Reference point: ~3 s on 2 cores (check_duplicates, as neuromaps does);
+    # Reference point: 3-5 s on 2 cores (check_duplicates, as neuromaps does);
     # the bound is loose so slow CI machines do not flake.
     coords, hemiid = cent_left
     t0 = time.perf_counter()

@@ -63,7 +63,8 @@ def _fmt_p(p) -> str:
 
 def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
                     title: str | None = None, surface: str = "inflated",
-                    cmap: str = "RdBu_r", vmax: float | None = None) -> Path:
+                    cmap: str = "RdBu_r", vmax: float | None = None,
+                    ignore_absent: bool = False) -> Path:
     """Draw a parcel map on the fsaverage5 surface.
 
     Lateral and medial views of each hemisphere that has at least one
@@ -89,6 +90,9 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
     vmax : float, optional
         Colour limit (the scale is ``[-vmax, vmax]``); default: the largest
         absolute finite value.
+    ignore_absent : bool, optional
+        If True, drop regions whose id is not in the label GIFTIs (e.g. the
+        subcortical rows of a whole-atlas table) instead of raising.
 
     Returns
     -------
@@ -98,7 +102,8 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
     Raises
     ------
     ValueError
-        If `values` has duplicated or unknown region ids, no finite value,
+        If `values` has duplicated region ids, ids absent from the labels
+        (unless `ignore_absent`), no finite value on the surface,
         or the labels are not on fsaverage5.
     """
     import nibabel as nib
@@ -134,7 +139,9 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
                              "plot_region_map draws on fsaverage5 (10242)")
     known = set(np.unique(np.concatenate(labels))) - {0}
     unknown = sorted(set(vals.index) - known)
-    if unknown:
+    if unknown and ignore_absent:
+        vals = vals.drop(index=unknown)
+    elif unknown:
         raise ValueError(f"region ids {unknown} are not in the label GIFTIs")
     finite = vals[np.isfinite(vals)]
     if finite.empty:
