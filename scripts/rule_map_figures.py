@@ -11,8 +11,9 @@ expression = read_tsv(snakemake.input.expression).set_index("region")
 figures.plot_region_map(table.set_index("id")["value"], atlas.surface, snakemake.output.map,
                         ignore_absent=True,
                         title=snakemake.wildcards.map)
-# only the regions that entered the test: the scope, with data
-used = table.set_index("region")["value"].dropna()
+# only the regions that entered the test: in scope, with expression and a value
+scope = atlases.scope_regions(atlas.info, snakemake.params.scope)["region"]
+used = table.set_index("region")["value"].loc[scope].dropna()
 used = used[used.index.isin(expression.dropna(how="any").index)]
 top = genes.head(snakemake.params.n_top)["gene"].tolist()
 figures.plot_gene_scatter(used, expression.loc[used.index], top, snakemake.output.genes,

@@ -8,6 +8,7 @@ from scipy import stats
 from itx.association import (
     AssociationResult,
     _average_ranks,
+    _subset_ranks,
     correlate_genes,
     fdr_bh,
     gene_table,
@@ -67,6 +68,20 @@ def test_average_ranks_matches_scipy():
     a[:, 0] = 1.0  # all tied
     a[:, 1] = rng.normal(size=25)  # no ties
     np.testing.assert_array_equal(_average_ranks(a), stats.rankdata(a, axis=0))
+
+
+def test_subset_ranks_match_scipy():
+    """Ranks over the rows kept by a NaN pattern, updated from the full ranks."""
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 5, size=(20, 40)).astype(float)
+    a[:, 1] = rng.normal(size=20)
+    full = _average_ranks(a)
+    for n_drop in (1, 3, 8, 17):
+        rows = np.ones(20, dtype=bool)
+        rows[rng.choice(20, n_drop, replace=False)] = False
+        np.testing.assert_array_equal(
+            _subset_ranks(a, full, rows), stats.rankdata(a[rows], axis=0)
+        )
 
 
 @pytest.mark.parametrize("method", ["spearman", "pearson"])
@@ -165,6 +180,13 @@ def test_constant_gene_and_null_give_nan_not_crash():
     j = 0
     expect = np.mean([stats.spearmanr(x[:, g], nulls[:, j])[0] for g in (2, 4)])
     assert res.null_set_scores[j, 0] == pytest.approx(expect, abs=1e-12)
+
+
+def test_constant_map_gives_all_nan():
+    x, y, nulls = _data(seed=2)
+    res = correlate_genes(x, np.full_like(y, 3.0), nulls, set_matrix=np.ones((x.shape[1], 1)))
+    assert np.all(np.isnan(res.r)) and np.all(np.isnan(res.p_spin)) and np.all(np.isnan(res.p_naive))
+    assert np.all(np.isnan(res.null_set_scores))
 
 
 @pytest.mark.parametrize("method", ["spearman", "pearson"])

@@ -154,6 +154,9 @@ def test_random_gene_enrichment_matches_loop(alternative):
     w = _membership()
     w[:, 2] = 0
     w[10:22, 2] = 1  # same size as set 1: shares its draws
+    big = np.zeros((40, 1))
+    big[5:35] = 1  # 30 of 39 background genes: the random-key sampler
+    w = np.hstack([w, big])
     n_random, seed = 500, 123
     got = random_gene_enrichment(r, w, n_random, seed, alternative)
 
@@ -229,7 +232,8 @@ def test_planted_set_is_enriched_random_sets_are_not():
     assert table.loc["planted", "p_spatial"] <= 2 / (n_perm + 1)
     assert table.loc["planted", "p_random"] <= 2 / 2001
     randoms = table.drop(index="planted")
-    assert randoms["p_spatial"].min() > 0.05
+    assert randoms["p_spatial"].min() > 0.01
+    assert randoms["p_spatial"].median() > 0.1
     assert table.index[0] == "planted"
 
 

@@ -38,6 +38,11 @@ DEFAULT_BLOCK_SIZE = 256
 
 _METHODS = ("spearman", "pearson")
 
+#: For a null map with NaN rows, Spearman ranks of the expression over the
+#: remaining rows are updated from the full ranks when at most this many rows
+#: are dropped (cost ~ dropped rows x matrix), else recomputed by sorting.
+_MAX_DROPPED_FOR_UPDATE = 8
+
 
 @dataclass(frozen=True)
 class AssociationResult:
@@ -120,7 +125,27 @@ def _average_ranks(a: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _standardise(a: np.ndarray, rank: bool):
+def _subset_ranks(x: np.ndarray, full_ranks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Average ranks of ``x[rows]`` within those rows, from ranks over all rows.
+
+    The average rank of value v among a set S is
+    ``#{s in S: x_s < v} + (#{s in S: x_s == v} + 1) / 2``, so dropping a row
+    d lowers it by ``[x_d < v] + [x_d == v] / 2``. For the few rows a spin
+    typically leaves without data this is exact (half-integers are exact in
+    float) and much cheaper than sorting the expression matrix again.
+    """
+    out = full_ranks[rows]
+    xs = x[rows]
+    for d in np.flatnonzero(~rows):  # loop over dropped rows only
+        xd = x[d]
+        np.subtract(out, xd < xs, out=out)
+        eq = xd == xs
+        if eq.any():  # ties are rare in expression data: touch only them
+            out[eq] -= 0.5
+    return out
+
+
+def _standardise(a: np.ndarray, rank: bool, ranks: Optional[np.ndarray] = None):
     """Centre columns and scale them to unit Euclidean norm.
 
     With unit-norm centred columns the Pearson correlation of two columns is
@@ -138,7 +163,12 @@ def _standardise(a: np.ndarray, rank: bool):
     # standard deviation of a constant float column can come out as a tiny
     # non-zero number through rounding of the mean.
     ok = np.ptp(a, axis=0) > 0
-    x = _average_ranks(a) if rank else np.array(a, dtype=np.float64, copy=True)
+    if not rank:
+        x = np.array(a, dtype=np.float64, copy=True)
+    elif ranks is not None:
+        x = ranks  # precomputed by the caller, owned by us
+    else:
+        x = _average_ranks(a)
     x -= x.mean(axis=0)
     norm = np.sqrt(np.einsum("ij,ij->j", x, x))
     scale = np.zeros_like(norm)
@@ -313,7 +343,8 @@ def correlate_genes(
     rank = method == "spearman"
 
     # --- observed correlations ------------------------------------------
-    zx, gene_ok = _standardise(x, rank)
+    x_ranks = _average_ranks(x) if rank else None
+    zx, gene_ok = _standardise(x, rank, None if x_ranks is None else x_ranks.copy())
     zy, y_ok = _standardise(yv[:, None], rank)
     r = np.clip(zx.T @ zy[:, 0], -1.0, 1.0)
     if not y_ok[0]:
@@ -375,7 +406,10 @@ def correlate_genes(
             cols = cols_nan[inverse == k]
             if rows.sum() < 3:
                 continue  # too few regions: undefined, left out of the counts
-            zx_k, ok_k = _standardise(x[rows], rank)
+            sub_ranks = None
+            if rank and (~rows).sum() <= _MAX_DROPPED_FOR_UPDATE:
+                sub_ranks = _subset_ranks(x, x_ranks, rows)
+            zx_k, ok_k = _standardise(x[rows], rank, sub_ranks)
             ok_k &= gene_ok
             run_group(zx_k, ok_k, cols, rows)
 

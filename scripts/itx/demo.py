@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import io
 import json
 import math
 import os
@@ -91,13 +90,17 @@ REAL_SAMPLE_COUNTS = {
 #: Only these two donors were sampled in both hemispheres.
 BILATERAL_DONORS = ("9861", "10021")
 
-#: Samples per donor by default. Measured on a 2-core machine: ~6 s to write
-#: the ~200 MB demo and ~12 s for abagen's default DK-volume call, while all 34
-#: left cortical DK regions still receive samples (tests/test_demo.py checks).
-DEFAULT_SAMPLES_PER_DONOR = 100
+#: Samples per donor by default (480 in all). Measured on a 2-core machine:
+#: ~3-4 s to write the ~200 MB demo and ~15 s for abagen's default DK-volume
+#: call, with every one of the 34 left cortical DK regions still receiving
+#: samples from at least two donors (the slow test in tests/test_demo.py
+#: checks coverage). abagen's time is mostly fixed cost (probe selection over
+#: 45,821 probes): 60 per donor still takes ~14 s, 100 takes ~19 s.
+DEFAULT_SAMPLES_PER_DONOR = 80
 
-#: Default planted effect, in log2 units per unit of :func:`disease_field`.
-DEFAULT_EFFECT_SIZE = 3.0
+#: Default planted effect: log2 units per unit of :func:`disease_field`,
+#: whose SD over left cortex is 1 (so ~1 log2 unit across left cortex).
+DEFAULT_EFFECT_SIZE = 1.0
 
 #: Demo gene set names; cell-class-like but prefixed so nobody mistakes them
 #: for real marker lists.
@@ -108,13 +111,11 @@ DEMO_SET_NAMES = (
 _SET_SIZE_RANGE = (30, 80)
 
 _DONOR_DIR = "normalized_microarray_donor{}"
-_FILES = ("MicroarrayExpression.csv", "PACall.csv", "Probes.csv",
-          "SampleAnnot.csv", "Ontology.csv")
 
 # expression model parameters (log2-like intensity scale)
 _N_BASIS = 6              # smooth background gradients
 _BASIS_WAVELENGTH = (140.0, 320.0)  # mm; long so gradients are smooth
-_LOADING_SD = 0.25        # per gene per basis function
+_LOADING_SD = 0.2         # per gene per basis function
 _BASE_MEAN, _BASE_SD = 7.5, 1.6
 _DONOR_OFFSET_SD = 0.3
 _DONOR_LOGSCALE_SD = 0.1
@@ -410,9 +411,9 @@ def _subsample(wells: pd.DataFrame, n, rng: np.random.Generator) -> pd.DataFrame
     shuffled = wells.iloc[order]
     ctx = shuffled[shuffled["cortical_parcel"] > 0]
     n_ctx = min(len(ctx), int(round(_CORTICAL_FRACTION * n)))
-    parcel_key = pd.Series(rng.permutation(100), index=range(100))
+    parcel_key = rng.permutation(256)  # random parcel order (DK ids < 256)
     rank = ctx.groupby("cortical_parcel").cumcount().to_numpy()
-    key = parcel_key.loc[ctx["cortical_parcel"].to_numpy()].to_numpy()
+    key = parcel_key[ctx["cortical_parcel"].to_numpy()]
     dealt = ctx.iloc[np.lexsort((key, rank))[:n_ctx]]
     rest = shuffled.drop(index=dealt.index)
     chosen = pd.concat([dealt, rest.iloc[:n - n_ctx]])
@@ -568,12 +569,61 @@ def _probe_table() -> pd.DataFrame:
 # disease field and demo map
 # ---------------------------------------------------------------------------
 
+def _raw_field(xyz: np.ndarray, p: dict) -> np.ndarray:
+    """Un-normalised field: Gaussian bumps plus a linear gradient."""
+    centres = np.asarray(p["centres_mm"])
+    widths = np.asarray(p["widths_mm"])
+    amps = np.asarray(p["amplitudes"])
+    sq = ((xyz[:, None, :] - centres[None]) ** 2).sum(-1)
+    bumps = (amps * np.exp(-sq / (2.0 * widths ** 2))).sum(-1)
+    lin = (xyz - np.asarray(p["origin_mm"])) @ np.asarray(
+        p["gradient_per_100mm"]) / 100.0
+    return bumps + lin
+
+
+@functools.lru_cache(maxsize=8)
+def _field_params(seed: int) -> str:
+    rng = _rng(seed, "field")
+    lo = np.array([-65.0, -95.0, -35.0])
+    hi = np.array([65.0, 65.0, 70.0])
+    centres = rng.uniform(lo, hi, size=(3, 3))
+    # first bump in the left hemisphere so the field always varies over the
+    # 34 left cortical DK regions the workflow's checks use
+    centres[0, 0] = rng.uniform(-65.0, -25.0)
+    widths = rng.uniform(25.0, 45.0, size=3)
+    amps = rng.uniform(0.6, 1.0, size=3) * np.array([1.0, -1.0, 1.0])
+    direction = rng.standard_normal(3)
+    gradient = 0.3 * direction / np.linalg.norm(direction)
+    p = {
+        "formula": ("(sum_k amplitudes[k] * exp(-|x - centres_mm[k]|^2 / "
+                    "(2 widths_mm[k]^2)) + gradient_per_100mm . "
+                    "(x - origin_mm) / 100 - norm_mean) / norm_sd"),
+        "centres_mm": np.round(centres, 3).tolist(),
+        "widths_mm": np.round(widths, 3).tolist(),
+        "amplitudes": np.round(amps, 4).tolist(),
+        "gradient_per_100mm": np.round(gradient, 4).tolist(),
+        "origin_mm": [0.0, -20.0, 10.0],
+    }
+    # normalise to mean 0 / SD 1 over the left cortical DK voxels, so that
+    # effect_size means "log2 units per SD of the map over left cortex"
+    # whatever the seed (raw fields differ up to 2x in spread)
+    _, xyz, lab = _dk_voxels()
+    info = _dk()[3]
+    left_ctx = info.index[(info["hemisphere"] == "L")
+                          & (info["structure"] == "cortex")]
+    raw = _raw_field(xyz[np.isin(lab, left_ctx)], p)
+    p["norm_mean"] = round(float(raw.mean()), 6)
+    p["norm_sd"] = round(float(raw.std()), 6)
+    p["normalised_over"] = "voxels of the 34 left cortical DK regions"
+    return json.dumps(p)  # immutable cache entry; callers get a fresh dict
+
+
 def disease_field_params(seed=0) -> dict:
     """Parameters of the demo disease field for `seed` (JSON-serialisable).
 
-    The field is a sum of three isotropic Gaussian bumps plus a weak linear
-    gradient. The first bump is centred in the left hemisphere so the field
-    always varies over the 34 left cortical DK regions that the checks use.
+    The field is a sum of three isotropic Gaussian bumps (one always in the
+    left hemisphere) plus a weak linear gradient, then standardised to mean 0
+    and SD 1 over the voxels of the 34 left cortical Desikan-Killiany regions.
 
     Parameters
     ----------
@@ -584,28 +634,10 @@ def disease_field_params(seed=0) -> dict:
     -------
     dict
         ``centres_mm`` (3 x 3), ``widths_mm`` (3), ``amplitudes`` (3),
-        ``gradient_per_100mm`` (3), ``origin_mm`` (3) and ``formula``.
+        ``gradient_per_100mm`` (3), ``origin_mm`` (3), ``norm_mean``,
+        ``norm_sd``, ``formula`` and ``normalised_over``.
     """
-    seed = _check_seed(seed)
-    rng = _rng(seed, "field")
-    lo = np.array([-65.0, -95.0, -35.0])
-    hi = np.array([65.0, 65.0, 70.0])
-    centres = rng.uniform(lo, hi, size=(3, 3))
-    centres[0, 0] = rng.uniform(-65.0, -25.0)
-    widths = rng.uniform(25.0, 45.0, size=3)
-    amps = rng.uniform(0.6, 1.0, size=3) * np.array([1.0, -1.0, 1.0])
-    direction = rng.standard_normal(3)
-    gradient = 0.3 * direction / np.linalg.norm(direction)
-    return {
-        "formula": ("sum_k amplitudes[k] * exp(-|x - centres_mm[k]|^2 / "
-                    "(2 widths_mm[k]^2)) + gradient_per_100mm . "
-                    "(x - origin_mm) / 100"),
-        "centres_mm": np.round(centres, 3).tolist(),
-        "widths_mm": np.round(widths, 3).tolist(),
-        "amplitudes": np.round(amps, 4).tolist(),
-        "gradient_per_100mm": np.round(gradient, 4).tolist(),
-        "origin_mm": [0.0, -20.0, 10.0],
-    }
+    return json.loads(_field_params(_check_seed(seed)))
 
 
 def disease_field(coords_mm, seed=0) -> np.ndarray:
@@ -621,7 +653,7 @@ def disease_field(coords_mm, seed=0) -> np.ndarray:
     Returns
     -------
     (n,) numpy.ndarray of float64
-        Field values (arbitrary units, roughly within -1..1.5).
+        Field values: mean 0 and SD 1 over left cortex, smooth everywhere.
     """
     xyz = np.asarray(coords_mm, dtype=np.float64)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -629,14 +661,7 @@ def disease_field(coords_mm, seed=0) -> np.ndarray:
     if not np.all(np.isfinite(xyz)):
         raise ValueError("coords_mm contains non-finite values")
     p = disease_field_params(seed)
-    centres = np.asarray(p["centres_mm"])
-    widths = np.asarray(p["widths_mm"])
-    amps = np.asarray(p["amplitudes"])
-    sq = ((xyz[:, None, :] - centres[None]) ** 2).sum(-1)
-    bumps = (amps * np.exp(-sq / (2.0 * widths ** 2))).sum(-1)
-    lin = (xyz - np.asarray(p["origin_mm"])) @ np.asarray(
-        p["gradient_per_100mm"]) / 100.0
-    return bumps + lin
+    return (_raw_field(xyz, p) - p["norm_mean"]) / p["norm_sd"]
 
 
 def _region_names(info: pd.DataFrame) -> list[str]:
@@ -757,7 +782,18 @@ def demo_gene_sets(seed=0) -> "OrderedDict[str, list[str]]":
 
 
 def planted_gene_set(seed=0) -> tuple[str, list[str]]:
-    """Name and genes of the planted demo gene set for `seed`."""
+    """Name and genes of the planted demo gene set.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Demo seed; picks which of :data:`DEMO_SET_NAMES` is planted.
+
+    Returns
+    -------
+    (str, list of str)
+        Set name and its sorted gene symbols (as in :func:`demo_gene_sets`).
+    """
     sets, planted = _gene_sets(_check_seed(seed))
     return planted, list(sets[planted])
 
@@ -780,18 +816,21 @@ def write_gene_sets_gmt(sets: Mapping[str, Iterable[str]], path,
     -------
     Path
     """
+    def is_field(value) -> bool:  # a non-empty GMT field without separators
+        return (isinstance(value, str) and value != ""
+                and not any(c in value for c in "\t\n\r"))
+
     if not isinstance(sets, Mapping) or len(sets) == 0:
         raise ValueError("sets must be a non-empty mapping name -> genes")
-    bad = lambda s: not isinstance(s, str) or not s or any(  # noqa: E731
-        c in s for c in "\t\n\r")
-    if bad(description) and description != "":
-        raise ValueError("description must not contain tabs or newlines")
+    if description != "" and not is_field(description):
+        raise ValueError("description must be a string without tabs or "
+                         "newlines")
     lines = []
     for name, genes in sets.items():
-        genes = list(genes)
-        if bad(name):
+        genes = [genes] if isinstance(genes, str) else list(genes)
+        if not is_field(name):
             raise ValueError(f"invalid gene set name {name!r}")
-        if not genes or any(bad(g) for g in genes):
+        if not genes or not all(is_field(g) for g in genes):
             raise ValueError(f"gene set {name!r} is empty or has invalid "
                              "gene symbols")
         lines.append("\t".join([name, description] + genes))

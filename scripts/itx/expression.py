@@ -12,6 +12,7 @@ equals abagen's one-shot call with the same options (tests/test_expression.py).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -136,12 +137,17 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
     -------
     ExpressionResult
     """
-    from abagen import correct, datasets, images, io, probes_, reporting, samples_
+    from abagen import correct, datasets, images, io, probes_, reporting, samples_, utils
     from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
     from abagen.utils import first_entry, flatten_dict
 
     opts = check_options(options)
     data_dir = str(data_dir)
+    # abagen tells surfaces from volumes by string suffix
+    if isinstance(atlas, (tuple, list)):
+        atlas = tuple(str(a) for a in atlas)
+    elif isinstance(atlas, os.PathLike):
+        atlas = str(atlas)
     if isinstance(atlas_info, pd.DataFrame):
         atlas_info = atlas_info.loc[:, ["id", "label", "hemisphere", "structure"]]
     atlas, group_atlas = images.coerce_atlas_to_dict(atlas, donors, atlas_info)
@@ -247,14 +253,22 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
             for subj in microarray:
                 microarray[subj] = pd.concat([microarray[subj], exp])
 
-    expression = samples_.aggregate_samples(
-        microarray, labels=all_labels, region_agg=opts["region_agg"],
-        agg_metric=opts["agg_metric"], return_donors=False,
-    )
     donor_expression = samples_.aggregate_samples(
         microarray, labels=all_labels, region_agg="donors",
         agg_metric=opts["agg_metric"], return_donors=True,
     )
+    if opts["region_agg"] == "donors":
+        # the across-donor step of abagen.samples_.aggregate_samples, reusing
+        # the per-donor matrices instead of aggregating every sample twice
+        metric = utils.check_metric(opts["agg_metric"])
+        expression = pd.concat(donor_expression.values()).groupby("label").aggregate(metric)
+        drop = expression.dropna(axis=0, how="all").isna().any(axis=0)
+        expression = expression.drop(drop[drop].index, axis=1)
+    else:
+        expression = samples_.aggregate_samples(
+            microarray, labels=all_labels, region_agg="samples",
+            agg_metric=opts["agg_metric"], return_donors=False,
+        )
     donor_expression = {d: e.loc[:, expression.columns] for d, e in donor_expression.items()}
     counts = counts.drop([0], axis=0)
     counts.index.name = "label"

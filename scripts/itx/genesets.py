@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
@@ -221,8 +222,7 @@ def match_gene_sets(
     sets : dict
         Set name -> gene symbols (e.g. from :func:`read_gene_sets`).
     genes : sequence of str
-        Gene symbols of the expression matrix, in column order; must be
-        unique.
+        Gene symbols of the expression matrix, in column order.
     min_size : int
         Minimum number of a set's genes that must be found; smaller sets are
         reported and skipped.
@@ -241,30 +241,34 @@ def match_gene_sets(
     Symbols are matched case-insensitively (``Gfap`` finds ``GFAP``). An
     exact (case-sensitive) match wins; a case-insensitive match is used only
     when it is unambiguous, i.e. when the expression genes do not contain
-    two symbols differing only in case. Several set symbols that resolve to
-    the same expression gene count once. ``n_genes_in_set`` counts distinct
-    symbols of the set as read.
+    two symbols differing only in case. A symbol that occurs more than once
+    among ``genes`` is ambiguous and never matched (with a warning). Several
+    set symbols that resolve to the same expression gene count once.
+    ``n_genes_in_set`` counts distinct symbols of the set as read.
     """
     if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
         raise ValueError(f"min_size must be a positive integer, got {min_size!r}")
     genes = [str(g) for g in genes]
-    exact = {}
-    dup = []
-    for i, g in enumerate(genes):
-        if g in exact:
-            dup.append(g)
-        exact[g] = i
-    if dup:
-        raise ValueError(f"expression gene symbols are not unique, e.g. {dup[:5]}")
+    exact: Dict[str, List[int]] = {}
     folded: Dict[str, List[int]] = {}
     for i, g in enumerate(genes):
+        exact.setdefault(g.strip(), []).append(i)
         folded.setdefault(g.strip().casefold(), []).append(i)
+    dup = [g for g, idx in exact.items() if len(idx) > 1]
+    if dup:
+        # Real matrices have them (spreadsheet-mangled symbols such as
+        # "Mar-01" in the abagen DK table); a symbol naming two columns
+        # cannot be assigned to one gene, so it is left unmatched.
+        warnings.warn(
+            f"{len(dup)} gene symbols occur more than once in the expression "
+            f"genes and are never matched: {dup[:10]}",
+            stacklevel=2,
+        )
 
     def lookup(sym: str):
-        sym = str(sym).strip()
-        if sym in exact:
-            return exact[sym]
-        hits = folded.get(sym.casefold(), [])
+        hits = exact.get(sym)
+        if hits is None:
+            hits = folded.get(sym.casefold(), [])
         return hits[0] if len(hits) == 1 else None
 
     kept_cols = {}

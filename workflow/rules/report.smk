@@ -23,6 +23,7 @@ rule map_figures:
         ),
     params:
         atlas=lambda wc: config["atlases"][wc.atlas],
+        scope=config["scope"],
         n_top=config["report"]["n_top_genes"],
     log:
         "logs/map_figures_{atlas}_{map}.log",

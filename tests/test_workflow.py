@@ -1,0 +1,102 @@
+"""End to end: the demo DAG runs offline, recovers the planted truth, caches per map."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
+                                "__pycache__", ".pytest_cache")
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir, *args, timeout=1200):
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
+                         capture_output=True, text=True, timeout=timeout)
+    return res
+
+
+def job_counts(stdout):
+    """Rule -> job count from Snakemake's 'Job stats' table."""
+    counts = {}
+    block = stdout.split("Job stats:", 1)[-1]
+    for line in block.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wf") / "repo"
+    shutil.copytree(ROOT, work, ignore=IGNORE)
+    res = snakemake(work)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    return work
+
+
+def test_outputs_follow_the_contract(demo_run):
+    r = demo_run / "results" / "dk"
+    expr = pd.read_csv(r / "expression.tsv", sep="\t")
+    assert expr.columns[0] == "region" and len(expr) == 83
+    for m in ("demo_volume", "demo_table"):
+        genes = pd.read_csv(r / m / "genes.tsv", sep="\t")
+        assert list(genes.columns[:4]) == ["gene", "r", "p_spin", "q_spin"]
+        assert len(genes) == expr.shape[1] - 1
+        enr = pd.read_csv(r / m / "enrichment_demo.tsv", sep="\t")
+        assert list(enr.columns) == ["set", "n_genes", "score", "p_spatial", "q_spatial",
+                                     "p_random", "q_random"]
+        for fig in ("map", "top_genes", "enrichment_demo", "nulls_demo"):
+            assert (r / m / "figures" / f"{fig}.png").stat().st_size > 1000
+    for f in ("probes.tsv", "samples.tsv", "sample_counts.tsv", "stability.tsv", "methods.txt"):
+        assert (r / f).stat().st_size > 0
+    assert len(list((r / "donors").glob("expression_*.tsv"))) == 6
+
+
+@pytest.mark.parametrize("m", ["demo_volume", "demo_table"])
+def test_planted_truth_is_recovered(demo_run, m):
+    truth = json.loads((demo_run / "resources" / "demo" / "truth.json").read_text())
+    planted_set = truth["planted_set"]
+    planted = set(truth["planted_genes"])
+    r = demo_run / "results" / "dk" / m
+    enr = pd.read_csv(r / "enrichment_demo.tsv", sep="\t")
+    assert enr.iloc[0]["set"] == planted_set
+    assert enr.iloc[0]["p_spatial"] < 0.05
+    assert (enr.iloc[0]["score"] > 0) == (truth["sign"] > 0)
+    others = enr[enr["set"] != planted_set]
+    assert (others["q_spatial"] >= 0.05).all()
+    genes = pd.read_csv(r / "genes.tsv", sep="\t")
+    found = planted & set(genes["gene"])
+    top = set(genes["gene"].head(len(found)))
+    assert len(top & found) >= 0.9 * len(found)
+
+
+def test_report_builds(demo_run):
+    res = snakemake(demo_run, "--report", "report.html")
+    assert res.returncode == 0, res.stderr[-3000:]
+    html = (demo_run / "report.html").read_text(errors="replace")
+    assert "top_genes.png" in html and "enrichment_demo.png" in html
+
+
+def test_changing_one_map_reruns_only_that_map(demo_run):
+    res = snakemake(demo_run, "-n")
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr
+    table = demo_run / "resources" / "demo" / "demo_map.tsv"
+    df = pd.read_csv(table, sep="\t")
+    df.loc[0, "value"] += 1.0
+    df.to_csv(table, sep="\t", index=False)
+    res = snakemake(demo_run, "-n")
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = job_counts(res.stdout)
+    assert jobs.pop("all") == 1
+    assert jobs == {"parcellate": 1, "association": 1, "enrichment": 1, "map_figures": 1,
+                    "enrichment_figures": 1}, jobs
+    assert "results/dk/demo_table/" in res.stdout
+    assert "results/dk/demo_volume/" not in res.stdout
