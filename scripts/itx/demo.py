@@ -114,6 +114,8 @@ _DONOR_DIR = "normalized_microarray_donor{}"
 
 # expression model parameters (log2-like intensity scale)
 _N_BASIS = 6              # smooth background gradients
+_N_BUMPS = 6              # Gaussian bumps of the disease field
+_BUMP_WIDTH_MM = (14.0, 24.0)
 _BASIS_WAVELENGTH = (140.0, 320.0)  # mm; long so gradients are smooth
 _LOADING_SD = 0.2         # per gene per basis function
 _BASE_MEAN, _BASE_SD = 7.5, 1.6
@@ -586,12 +588,14 @@ def _field_params(seed: int) -> str:
     rng = _rng(seed, "field")
     lo = np.array([-65.0, -95.0, -35.0])
     hi = np.array([65.0, 65.0, 70.0])
-    centres = rng.uniform(lo, hi, size=(3, 3))
+    centres = rng.uniform(lo, hi, size=(_N_BUMPS, 3))
     # first bump in the left hemisphere so the field always varies over the
     # 34 left cortical DK regions the workflow's checks use
     centres[0, 0] = rng.uniform(-65.0, -25.0)
-    widths = rng.uniform(25.0, 45.0, size=3)
-    amps = rng.uniform(0.6, 1.0, size=3) * np.array([1.0, -1.0, 1.0])
+    # bumps of a few centimetres give the map regional detail, as disease
+    # maps have: a field smoother than that correlates with its own spins
+    widths = rng.uniform(*_BUMP_WIDTH_MM, size=_N_BUMPS)
+    amps = rng.uniform(0.6, 1.0, size=_N_BUMPS) * np.resize([1.0, -1.0], _N_BUMPS)
     direction = rng.standard_normal(3)
     gradient = 0.3 * direction / np.linalg.norm(direction)
     p = {
@@ -621,7 +625,7 @@ def _field_params(seed: int) -> str:
 def disease_field_params(seed=0) -> dict:
     """Parameters of the demo disease field for `seed` (JSON-serialisable).
 
-    The field is a sum of three isotropic Gaussian bumps (one always in the
+    The field is a sum of six isotropic Gaussian bumps (one always in the
     left hemisphere) plus a weak linear gradient, then standardised to mean 0
     and SD 1 over the voxels of the 34 left cortical Desikan-Killiany regions.
 
@@ -633,7 +637,7 @@ def disease_field_params(seed=0) -> dict:
     Returns
     -------
     dict
-        ``centres_mm`` (3 x 3), ``widths_mm`` (3), ``amplitudes`` (3),
+        ``centres_mm`` (6 x 3), ``widths_mm`` (6), ``amplitudes`` (6),
         ``gradient_per_100mm`` (3), ``origin_mm`` (3), ``norm_mean``,
         ``norm_sd``, ``formula`` and ``normalised_over``.
     """
