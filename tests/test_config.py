@@ -15,7 +15,7 @@ def dry_run(*args, cwd=ROOT):
 
 
 def test_default_config_dry_run_plans_every_stage():
-    res = dry_run()
+    res = dry_run("--forceall")
     assert res.returncode == 0, res.stderr
     for rule in ("demo_donors", "fetch_donor", "expression", "parcellate", "spins",
                  "association", "enrichment", "map_figures", "enrichment_figures"):

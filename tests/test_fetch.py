@@ -613,3 +613,40 @@ def test_fetch_complete_folder_needs_no_source(tmp_path):
     # The source does not exist: it must not even be looked at.
     out = fetch_donor("12876", tmp_path / "data", tmp_path / "nope")
     assert_donor(out, "12876")
+
+
+# ---------------------------------------------------------------------------
+# the demo's AHBA-format donors, zipped and served like the Allen server
+# ---------------------------------------------------------------------------
+
+
+def test_fetch_demo_donors_over_http(server, tmp_path):
+    import zipfile
+
+    import abagen
+
+    from itx import demo
+
+    src = tmp_path / "src"
+    demo.generate_donors(src, seed=1, samples_per_donor=12)
+    routes = {}
+    for d in fetch.DONOR_IDS:
+        folder = src / "microarray" / f"normalized_microarray_donor{d}"
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in fetch.EXPECTED_FILES:
+                zf.write(folder / name, name)
+        # one donor's first response is cut mid-file, as a dropped connection would
+        mode = "truncate_once" if d == "12876" else "ok"
+        routes[d] = server.add(f"/ahba/{fetch.DONORS[d].file_id}", buf.getvalue(), mode=mode)
+    data_dir = tmp_path / "data"
+    for d in fetch.DONOR_IDS:
+        out = fetch.fetch_donor(d, data_dir, server.url("/ahba/{file_id}"), **FAST)
+        for name in fetch.EXPECTED_FILES:
+            assert (out / name).read_bytes() == (
+                src / "microarray" / f"normalized_microarray_donor{d}" / name).read_bytes()
+    assert routes["12876"].hits == 2 and routes["9861"].hits == 1
+    assert not [p for p in all_files(data_dir) if p.endswith((".part", ".zip"))]
+    # abagen finds all six donors where the workflow put them (no download)
+    files = abagen.datasets.fetch_microarray(data_dir=str(data_dir), donors="all", verbose=0)
+    assert sorted(files) == sorted(fetch.DONOR_IDS)
