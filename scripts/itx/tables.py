@@ -7,6 +7,8 @@ run could mistake for a finished one.
 
 from __future__ import annotations
 
+import gzip
+import io
 import logging
 import os
 import sys
@@ -30,6 +32,10 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); outputs get the usual umask mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -58,9 +64,13 @@ def write_tsv(frame, path, *, float_format="%.10g", index=False):
     compression = "gzip" if path.suffix == ".gz" else None
     with atomic_path(path) as tmp:
         if compression:
-            # a fixed mtime keeps gzip output byte-identical between runs
-            frame.to_csv(tmp, sep="\t", index=index, float_format=float_format,
-                         compression={"method": "gzip", "mtime": 0})
+            # no file name and a fixed mtime in the gzip header keep the
+            # output byte-identical between runs (pandas would store the
+            # temporary file's name)
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                      mtime=0) as gz, \
+                    io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+                frame.to_csv(text, sep="\t", index=index, float_format=float_format)
         else:
             frame.to_csv(tmp, sep="\t", index=index, float_format=float_format)
 
