@@ -9,9 +9,10 @@ log_to_file(snakemake.log[0])
 cfg = snakemake.params.atlas
 atlas = atlases.load_atlas(snakemake.wildcards.atlas, cfg["builtin"])
 image = atlas.volume if cfg.get("matching", "volume") == "volume" else atlas.surface
+# .../<AHBA dir>/cache/donor{id}/<file>: the parsed-CSV cache, never the CSVs
 result = expression.process_ahba(
-    image, atlas.info, Path(snakemake.input[0]).parents[2], donors=list(snakemake.params.donors),
-    **snakemake.params.options,
+    image, atlas.info, cache_dir=Path(snakemake.input.cache[0]).parents[1],
+    donors=list(snakemake.params.donors), **snakemake.params.options,
 )
 tables = expression.output_tables(result, atlas.info)
 out = snakemake.output

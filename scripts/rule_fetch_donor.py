@@ -19,4 +19,7 @@ fetch.fetch_donor(
     retries=snakemake.params.retries,
     timeout=snakemake.params.timeout,
     progress=True,
+    # sizes + SHA-256 of the archives, recorded on first verified fetch
+    # (resources/ahba/<source>/ahba.lock.json); later fetches must match
+    lock_file=data_dir / "ahba.lock.json",
 )

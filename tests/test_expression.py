@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from itx import atlas as atlases
-from itx import demo, expression
+from itx import cache, demo, expression
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +15,16 @@ def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ahba")
     demo.generate_donors(out, seed=3, samples_per_donor=60)
     return out
+
+
+@pytest.fixture(scope="module")
+def cache_dir(data_dir):
+    """The parsed-CSV cache of the same donors (what the workflow reads)."""
+    root = data_dir / "cache"
+    for d in demo.DONOR_IDS:
+        cache.build_donor_cache(data_dir / "microarray" / f"normalized_microarray_donor{d}",
+                                cache.donor_cache_dir(root, d))
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +41,18 @@ def abagen_call(atlas, info, data_dir, **opts):
 
 
 @pytest.fixture(scope="module")
-def default_run(dk, data_dir):
+def default_run(dk, data_dir, cache_dir):
+    # from the cache, against abagen reading the CSVs
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
-    return expression.process_ahba(dk.volume, info, data_dir), abagen_call(dk.volume, info, data_dir)
+    return (expression.process_ahba(dk.volume, info, cache_dir=cache_dir),
+            abagen_call(dk.volume, info, data_dir))
 
 
 def test_default_options_equal_abagen(default_run):
     ours, (ref, counts, report) = default_run
-    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=False, rtol=1e-12)
+    # exactly: the cache holds abagen's own parse, and the faster steps
+    # (matching look-ups, aggregation, probe filter) compute the same numbers
+    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=True)
     pd.testing.assert_frame_equal(ours.counts, counts, check_names=False)
     assert ours.report == report
     assert ours.expression.shape[1] > 10000  # genes survive filtering
@@ -57,9 +71,9 @@ OPTION_SETS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
-def test_other_options_equal_abagen(dk, data_dir, opts):
+def test_other_options_equal_abagen(dk, data_dir, cache_dir, opts):
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
-    ours = expression.process_ahba(dk.volume, info, data_dir, **opts)
+    ours = expression.process_ahba(dk.volume, info, cache_dir=cache_dir, **opts)
     ref, counts, report = abagen_call(dk.volume, info, data_dir, **opts)
     pd.testing.assert_frame_equal(ours.expression, ref, check_exact=False, rtol=1e-12)
     pd.testing.assert_frame_equal(ours.counts, counts, check_names=False)
@@ -67,6 +81,7 @@ def test_other_options_equal_abagen(dk, data_dir, opts):
 
 @pytest.mark.slow
 def test_surface_matching_equals_abagen(dk, data_dir):
+    # the CSV path (data_dir) of process_ahba, without the cache
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
     ours = expression.process_ahba(dk.surface, info, data_dir)
     ref, counts, _ = abagen_call(dk.surface, info, data_dir)
@@ -140,6 +155,32 @@ def test_output_tables(dk, default_run):
     assert e["region"].tolist() == dk.info["region"].tolist()
     assert tables["counts"]["total"].sum() == (ours.samples["label"] != 0).sum()
     assert set(tables["donors"]) == {"9861", "10021", "12876", "14380", "15496", "15697"}
+
+
+def test_fast_matching_equals_abagen(dk):
+    # the dict-based label check against abagen's pandas one, sample by sample,
+    # on real well coordinates with several tolerances (ties and rejections)
+    from abagen import images, samples_
+
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    wells = demo.donor_wells(samples_per_donor=None)["9861"]
+    annot = demo._annotation(wells)
+    annot.index = pd.Series(range(1, len(annot) + 1), name="sample_id")
+    annot = samples_.drop_mismatch_samples(annot, demo._ontology())
+    for tol in (0, 2, 3):
+        ref_tree = images.coerce_atlas_to_dict(str(dk.volume), "9861", info)[0]["9861"]
+        fast_tree = expression._speed_up_matching(
+            images.coerce_atlas_to_dict(str(dk.volume), "9861", info)[0]["9861"])
+        ref = ref_tree.label_samples(annot, tol)
+        pd.testing.assert_frame_equal(fast_tree.label_samples(annot, tol), ref)
+        assert (ref["label"] != 0).sum() > 100
+
+
+def test_cache_or_csv_required(dk):
+    with pytest.raises(ValueError, match="exactly one of data_dir"):
+        expression.process_ahba(dk.volume, dk.info)
+    with pytest.raises(FileNotFoundError, match="no complete AHBA cache for donor 9861"):
+        expression.process_ahba(dk.volume, dk.info, cache_dir="/nonexistent")
 
 
 def test_bad_options():

@@ -75,7 +75,10 @@ class Route:
 
     def __init__(self, body: bytes, mode: str = "ok", ranges: bool = True):
         self.body = body
-        self.mode = mode  # ok | truncate_once | truncate_always | 404 | 500_once | stall_once
+        # ok | truncate_once | truncate_always | 404 | 500_once | stall_once |
+        # hang_once (half the body, then wait: the client gets killed) |
+        # corrupt_once (same length, bytes flipped in the middle)
+        self.mode = mode
         self.ranges = ranges  # honour Range requests
         self.hits = 0
         self.range_headers = []
@@ -127,6 +130,17 @@ class Handler(BaseHTTPRequestHandler):
         if route.mode == "stall_once" and hit == 1:
             time.sleep(1.0)  # longer than the client's read timeout
         truncate = route.mode == "truncate_always" or (route.mode == "truncate_once" and hit == 1)
+        if route.mode == "corrupt_once" and hit == 1:
+            mid = len(part) // 2
+            part = part[:mid] + bytes(b ^ 0xFF for b in part[mid:mid + 64]) + part[mid + 64:]
+        if route.mode == "hang_once" and hit == 1:
+            try:
+                self.wfile.write(part[: len(part) // 2])
+                self.wfile.flush()
+                time.sleep(20)  # the client is SIGKILLed meanwhile
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         try:
             self.wfile.write(part[: len(part) // 2] if truncate else part)
             self.wfile.flush()
@@ -482,13 +496,14 @@ def test_fetch_404_names_donor_and_url(server, tmp_path):
 
 def test_fetch_corrupt_body_deleted(server, tmp_path):
     route = server.add("/d/12876", b"<html>maintenance</html>" * 10)
-    with pytest.raises(DonorArchiveError, match=r"donor 12876.*deleted.*not a valid zip"):
+    with pytest.raises(DonorArchiveError, match=r"donor 12876.*twice.*deleted.*not a valid zip"):
         fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST)
+    assert route.hits == 2  # deleted and fetched once more before giving up
     assert all_files(tmp_path) == ["microarray"]
     # A rerun fetches again (the bad zip is not reused).
     route.body = make_zip("12876")
     assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
-    assert route.hits == 2
+    assert route.hits == 3
 
 
 def test_download_interrupt_removes_temp(tmp_path):
@@ -596,7 +611,8 @@ def test_fetch_local_bad_zip_kept_and_reported(tmp_path):
     with pytest.raises(DonorArchiveError, match=r"15496.*Ontology.csv"):
         fetch_donor("15496", tmp_path / "data", src)
     assert bad.exists()
-    assert all_files(tmp_path / "data") == []
+    # only the (empty) folder that held the donor lock: no partial donor
+    assert all_files(tmp_path / "data") == ["microarray"]
 
 
 def test_fetch_replaces_incomplete_donor_folder(tmp_path):
@@ -650,3 +666,114 @@ def test_fetch_demo_donors_over_http(server, tmp_path):
     # abagen finds all six donors where the workflow put them (no download)
     files = abagen.datasets.fetch_microarray(data_dir=str(data_dir), donors="all", verbose=0)
     assert sorted(files) == sorted(fetch.DONOR_IDS)
+
+
+# ---------------------------------------------------------------------------
+# hard kills, stale temporaries, lock file
+# ---------------------------------------------------------------------------
+
+
+def big_zip(donor="12876") -> bytes:
+    """A donor zip over 2 MiB (stored random member), so that half of it
+    reaches the disk before the client is killed (it writes 1 MiB blocks)."""
+    info = zipfile.ZipInfo("notes/extra.bin")
+    info.compress_type = zipfile.ZIP_STORED
+    return make_zip(donor, extra=[(info, os.urandom(3 << 20))])
+
+
+def test_sigkill_mid_download_then_rerun_resumes_and_leaves_nothing(server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    body = big_zip()
+    route = server.add("/d/12876", body, mode="hang_once")
+    data = tmp_path / "data"
+    part = data / "microarray" / ".normalized_microarray_donor12876.zip.part"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from itx.fetch import fetch_donor; "
+            "fetch_donor('12876', sys.argv[2], sys.argv[3], retries=0, timeout=60, backoff=0)")
+    scripts = Path(fetch.__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(scripts), str(data),
+                             server.base + "/d/{donor}"])
+    try:
+        deadline = time.monotonic() + 30
+        while not (part.is_file() and part.stat().st_size >= 1 << 20):
+            assert time.monotonic() < deadline, "the download never started"
+            assert proc.poll() is None, "the download ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert part.is_file()  # what a hard kill leaves behind...
+    have = part.stat().st_size
+    folder = fetch_donor("12876", data, server.base + "/d/{donor}", **FAST)
+    assert_donor(folder, "12876")
+    # ...is resumed (Range from the bytes on disk, If-Range against a change)
+    assert route.range_headers[-1] == f"bytes={have}-"
+    assert route.if_range_headers[-1] == '"v1"'
+    assert all_files(data) == donor_files(data, "12876")  # no stale part, lock or sidecar
+
+
+def test_stale_temporaries_of_killed_runs_are_removed(server, tmp_path):
+    server.add("/d/12876", make_zip("12876"))
+    micro = tmp_path / "microarray"
+    micro.mkdir()
+    # what a SIGKILL during extraction / folder replacement / an old version leaves
+    (micro / ".normalized_microarray_donor12876.1234.abcd.part").mkdir()
+    (micro / ".normalized_microarray_donor12876.1234.abcd.part" / "PACall.csv").write_text("1")
+    (micro / ".normalized_microarray_donor12876.99.ffff.old").mkdir()
+    (micro / ".normalized_microarray_donor12876.zip.77.beef.part").write_bytes(b"PK")
+    # a partial download without resume information cannot be trusted: restarted
+    (micro / ".normalized_microarray_donor12876.zip.part").write_bytes(b"junk")
+    # another donor's temporaries are not this run's business
+    other = micro / ".normalized_microarray_donor9861.5.aaaa.part"
+    other.mkdir()
+    assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
+    assert all_files(tmp_path) == sorted(donor_files(tmp_path, "12876")
+                                         + [str(other.relative_to(tmp_path))])
+
+
+def test_corrupt_download_is_refetched(server, tmp_path):
+    route = server.add("/d/12876", make_zip("12876", compression=zipfile.ZIP_STORED) * 1,
+                       mode="corrupt_once")
+    assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
+    assert route.hits == 2
+    assert all_files(tmp_path) == donor_files(tmp_path, "12876")
+
+
+def test_lock_file_records_then_verifies(server, tmp_path):
+    body = make_zip("12876")
+    route = server.add("/d/12876", body)
+    lock = tmp_path / "ahba.lock.json"
+    data = tmp_path / "data"
+    fetch_donor("12876", data, server.base + "/d/{donor}", lock_file=lock, **FAST)
+    entry = fetch.read_lock_file(lock)["microarray/12876"]
+    assert entry["size"] == len(body)
+    assert entry["sha256"] == hashlib.sha256(body).hexdigest()
+    assert entry["url"] == server.base + "/d/12876"
+    assert not [p for p in all_files(tmp_path) if p.startswith(".")]
+
+    # the server now serves a different (valid) archive: refused, nothing left
+    shutil_rm = __import__("shutil").rmtree
+    shutil_rm(data)
+    route.body = make_zip("12876", folder="x")
+    with pytest.raises(DownloadError, match=r"donor 12876.*ahba.lock.json.*delete that entry"):
+        fetch_donor("12876", data, server.base + "/d/{donor}", lock_file=lock, **FAST)
+    assert all_files(data) == ["microarray"]
+    # a local zip is held to the same record
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "normalized_microarray_donor12876.zip").write_bytes(route.body)
+    with pytest.raises(DownloadError, match="does not match"):
+        fetch_donor("12876", data, src, lock_file=lock)
+    (src / "normalized_microarray_donor12876.zip").write_bytes(body)
+    assert_donor(fetch_donor("12876", data, src, lock_file=lock), "12876")
+
+
+def test_lock_file_unreadable_is_reported(tmp_path):
+    lock = tmp_path / "ahba.lock.json"
+    lock.write_text("{not json")
+    with pytest.raises(ValueError, match="ahba.lock.json is not valid JSON"):
+        fetch.read_lock_file(lock)

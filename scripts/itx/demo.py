@@ -60,6 +60,7 @@ from scipy.spatial import cKDTree
 __all__ = [
     "DONOR_IDS",
     "REAL_SAMPLE_COUNTS",
+    "REAL_N_PROBES",
     "DEFAULT_SAMPLES_PER_DONOR",
     "DEFAULT_EFFECT_SIZE",
     "DEMO_SET_NAMES",
@@ -111,6 +112,10 @@ DEMO_SET_NAMES = (
 _SET_SIZE_RANGE = (30, 80)
 
 _DONOR_DIR = "normalized_microarray_donor{}"
+
+#: Probes in the real Probes.csv; 45,821 of them survive abagen's
+#: reannotation, which are the ones the demo models (see ``pad_probes``).
+REAL_N_PROBES = 58_692
 
 # expression model parameters (log2-like intensity scale)
 _N_BASIS = 6              # smooth background gradients
@@ -235,29 +240,36 @@ def _format_pacall(block: np.ndarray) -> np.ndarray:
     return (block.astype(np.uint8) + ord("0"))[:, :, None]
 
 
-def _format_expression(block: np.ndarray) -> np.ndarray:
-    """Intensities in [1, 16) -> 4 significant digits, 5 characters per cell.
+def _format_expression(block: np.ndarray, digits: int = 4) -> np.ndarray:
+    """Intensities in [1, 16) -> `digits` significant digits, fixed width.
 
-    Values below 10 print as ``d.ddd`` and values from 10 as ``dd.dd``:
-    four significant digits in a fixed width, which is what lets
-    :func:`_ascii_rows` vectorise the CSV. (Trailing zeros are kept, e.g.
-    ``7.250``; any CSV reader parses that the same as ``7.25``.)
+    Values below 10 print as ``d.ddd`` and values from 10 as ``dd.dd``
+    (for ``digits=4``): a fixed number of significant digits in a fixed width
+    (``digits + 1`` characters), which is what lets :func:`_ascii_rows`
+    vectorise the CSV. (Trailing zeros are kept, e.g. ``7.250``; any CSV
+    reader parses that the same as ``7.25``.) ``digits=15`` mimics the real
+    AHBA files, whose values print with about 15 significant digits, so that
+    parse times measured on generated data are realistic.
     """
     lo, hi = _VALUE_RANGE
     if block.size and (block.min() < lo or block.max() >= hi):
         raise AssertionError("expression outside the printable range")
-    q3 = np.rint(block.astype(np.float64) * 1000).astype(np.int64)
-    small = q3 < 10000
-    q = np.where(small, q3, np.rint(block.astype(np.float64) * 100
-                                    ).astype(np.int64))
-    d = q[..., None] // np.array([1000, 100, 10, 1]) % 10 + ord("0")
-    cells = np.empty(block.shape + (5,), np.uint8)
+    if not 2 <= digits <= 15:  # 16 digits no longer fit a float64 exactly
+        raise ValueError(f"digits must be between 2 and 15, got {digits!r}")
+    values = block.astype(np.float64)
+    q_small = np.rint(values * 10.0 ** (digits - 1)).astype(np.int64)
+    # rounding can carry 9.9999 up to 10.000: such values take the dd.d form
+    small = q_small < 10 ** digits
+    q = np.where(small, q_small,
+                 np.rint(values * 10.0 ** (digits - 2)).astype(np.int64))
+    d = (q[..., None] // 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64)
+         % 10 + ord("0")).astype(np.uint8)
+    cells = np.empty(block.shape + (digits + 1,), np.uint8)
     dot = np.uint8(ord("."))
     cells[..., 0] = d[..., 0]
     cells[..., 1] = np.where(small, dot, d[..., 1])
     cells[..., 2] = np.where(small, d[..., 1], dot)
-    cells[..., 3] = d[..., 2]
-    cells[..., 4] = d[..., 3]
+    cells[..., 3:] = d[..., 2:]
     return cells
 
 
@@ -565,6 +577,34 @@ def _probe_table() -> pd.DataFrame:
         "entrez_id": probes["entrez_id"].to_numpy(),
         "chromosome": "",
     })
+
+
+def _pad_probe_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Append made-up probes, unknown to abagen, up to :data:`REAL_N_PROBES`."""
+    n_pad = REAL_N_PROBES - len(probes)
+    ids = probes["probe_id"].max() + 1 + np.arange(n_pad)
+    pad = pd.DataFrame({
+        "probe_id": ids,
+        # not in abagen's reannotation table, so reannotation drops them, as
+        # it drops the ~12,900 real probes without a reliable gene
+        "probe_name": [f"DEMO_PAD_{i:05d}" for i in range(n_pad)],
+        "gene_id": "", "gene_symbol": "", "gene_name": "",
+        "entrez_id": "", "chromosome": "",
+    })
+    return pd.concat([probes.astype({"entrez_id": object}), pad],
+                     ignore_index=True)
+
+
+def _pad_values(expr: np.ndarray, pacall: np.ndarray, n_pad: int, seed: int,
+                donor_index: int):
+    """Expression and calls of the padding probes (own random stream, so the
+    modelled probes are byte-identical with and without padding)."""
+    rng = _rng(seed, "pad", donor_index)
+    lo, hi = _VALUE_RANGE
+    extra = rng.uniform(lo, hi, (n_pad, expr.shape[1])).astype(np.float32)
+    np.clip(extra, lo, np.nextafter(np.float32(hi), np.float32(0)), out=extra)
+    calls = (extra > _BACKGROUND).astype(np.uint8)
+    return np.concatenate([expr, extra]), np.concatenate([pacall, calls])
 
 
 # ---------------------------------------------------------------------------
@@ -981,7 +1021,8 @@ def _simulate_donor(xyz: np.ndarray, seed: int, donor_index: int,
 def generate_donors(out_dir, *, seed=0,
                     samples_per_donor=DEFAULT_SAMPLES_PER_DONOR,
                     truth_path=None, sign=1,
-                    effect_size=DEFAULT_EFFECT_SIZE) -> dict[str, Path]:
+                    effect_size=DEFAULT_EFFECT_SIZE, pad_probes=False,
+                    digits=4) -> dict[str, Path]:
     """Write the six demo donor folders in AHBA format.
 
     Parameters
@@ -1001,6 +1042,13 @@ def generate_donors(out_dir, *, seed=0,
         Direction in which the planted genes follow :func:`disease_field`.
     effect_size : float, optional
         Planted effect, log2 units per unit of field.
+    pad_probes : bool, optional
+        Add probes that abagen's reannotation drops (names it does not know,
+        no gene), up to the real 58,692 rows per matrix. They change no
+        result but make every CSV as long as the real one, for benchmarks.
+    digits : int, optional
+        Significant digits printed per expression value (4: small files;
+        15: as in the real AHBA, about twice the bytes to parse).
 
     Returns
     -------
@@ -1020,8 +1068,14 @@ def generate_donors(out_dir, *, seed=0,
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir exists and is not a directory: {out_dir}")
 
+    if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool) \
+            or not 2 <= digits <= 15:
+        raise ValueError(f"digits must be an integer from 2 to 15, got {digits!r}")
     wells = donor_wells(n, seed)
     probe_table = _probe_table()
+    n_model = len(probe_table)
+    if pad_probes:
+        probe_table = _pad_probe_table(probe_table)
     probe_csv = probe_table.to_csv(index=False, lineterminator="\n").encode()
     onto_csv = _ontology().to_csv(index=False, lineterminator="\n").encode()
     probe_ids = probe_table["probe_id"].to_numpy()
@@ -1033,13 +1087,18 @@ def generate_donors(out_dir, *, seed=0,
         w = wells[donor]
         expr, pacall = _simulate_donor(
             w[["mni_x", "mni_y", "mni_z"]].to_numpy(), seed, k, sign, effect)
+        if len(probe_table) > n_model:
+            expr, pacall = _pad_values(expr, pacall, len(probe_table) - n_model,
+                                       seed, k)
         _write_bytes(folder / "Probes.csv", probe_csv)
         _write_bytes(folder / "Ontology.csv", onto_csv)
         _write_frame(folder / "SampleAnnot.csv", _annotation(w),
                      float_format="%.10g")
         _write_matrix(folder / "PACall.csv", probe_ids, pacall, _format_pacall)
+        # 15-digit cells take ~4x the scratch memory per row: smaller chunks
         _write_matrix(folder / "MicroarrayExpression.csv", probe_ids, expr,
-                      _format_expression)
+                      functools.partial(_format_expression, digits=int(digits)),
+                      chunk=4096 if digits <= 4 else 1024)
         folders[donor] = folder
 
     if truth_path is not None:

@@ -116,7 +116,170 @@ def _sample_distances(tree, annotation, labels):
     return dist
 
 
-def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
+def _fast_assign_sample(tree, possible, sample):
+    """abagen's ``AtlasTree._assign_sample`` with its label check done in plain Python.
+
+    abagen checks each candidate label's hemisphere and structure with
+    pandas ``.loc`` look-ups (``matching._check_label``), ~5 ms per sample:
+    16 s of a full-size volumetric run. This is the same decision with a dict
+    look-up: same candidates, same order, same tie-breaks (abagen's
+    ``closest_centroid``). Bound to one AtlasTree instance by
+    :func:`_speed_up_matching`; tests/test_expression.py checks equality.
+    """
+    from abagen.matching import closest_centroid
+
+    labels, counts = np.unique(possible, return_counts=True)
+    if tree.atlas_info is not None:
+        lookup = tree._itx_lookup
+        if all(lab in lookup for lab in labels.tolist()):
+            # abagen leaves the labels unchecked when one is not in atlas_info
+            # (its KeyError branch); the same here
+            hemi = sample["hemisphere"].iat[0]
+            struct = sample["structure"].iat[0]
+            keep = np.array([
+                (lookup[lab][1] == struct) if lookup[lab][0] == "B"
+                else (lookup[lab][0] == hemi and lookup[lab][1] == struct)
+                for lab in labels.tolist()
+            ], dtype=bool)
+            labels = labels.copy()
+            labels[~keep] = 0
+        labels, counts = np.unique(labels[labels.nonzero()], return_counts=True)
+    if labels.size == 0:
+        return 0
+    if labels.size == 1:
+        return labels[0]
+    indmax, = np.where(counts == counts.max())
+    if indmax.size == 1:
+        return labels[indmax[0]]
+    coords = sample[["mni_x", "mni_y", "mni_z"]]
+    centroids = np.row_stack([tree.centroids[lab] for lab in labels])
+    return labels[closest_centroid(coords, centroids)]
+
+
+def _speed_up_matching(tree):
+    """Use :func:`_fast_assign_sample` for this (volumetric) AtlasTree only."""
+    if not tree.volumetric:
+        return tree
+    if tree.atlas_info is not None:
+        info = tree.atlas_info
+        tree._itx_lookup = {
+            int(i): (h, st) for i, h, st in
+            zip(info.index, info["hemisphere"], info["structure"])
+        }
+    tree._assign_sample = lambda possible, sample: _fast_assign_sample(tree, possible, sample)
+    return tree
+
+
+def _groupby_index(microarray, labels, metric):
+    """abagen.samples_.groupby_index without its slow append of empty regions.
+
+    abagen appends an all-NaN object frame for regions without samples;
+    pandas then checks every cell of it (seconds for 15,000 genes). A
+    reindex inserts the same NaN rows; the group values are computed by the
+    same ``groupby(...).aggregate`` call, so the result is identical.
+    """
+    grouped = microarray.groupby("label").aggregate(metric)
+    index = np.union1d(grouped.index.to_numpy(), np.asarray(labels))
+    out = grouped.reindex(pd.Index(index, name="label"))
+    return out.drop([0], axis=0) if 0 in out.index else out
+
+
+def _cached_files(cache_dir, donors):
+    """abagen's ``fetch_microarray`` dict, built from the parsed-CSV cache.
+
+    ``microarray``/``pacall`` are cache files (read with itx.cache.read_rows; probe
+    ids); the small tables stay paths that abagen's readers open themselves.
+    """
+    from abagen import datasets
+
+    from itx import cache
+
+    files = {}
+    for donor in datasets.check_donors(donors):
+        folder = cache.donor_cache_dir(cache_dir, donor)
+        if not cache.is_cache_complete(folder):
+            raise FileNotFoundError(
+                f"no complete AHBA cache for donor {donor} in {folder}; build it with "
+                "itx.cache.build_donor_cache (the workflow's ahba_cache rule does)"
+            )
+        files[donor] = cache.read_donor_cache(folder)
+    return files
+
+
+def _filter_probes_cached(files, annotation, probes, threshold):
+    """abagen.probes_.filter_probes on cached PACall arrays.
+
+    The same integer sums and comparison as abagen, but on the uint8 array
+    selected by position instead of a parsed int64 DataFrame.
+    """
+    from itx import cache
+
+    threshold = np.clip(threshold, 0.0, 1.0)
+    signal, n_samp = np.zeros(len(probes), dtype=int), 0
+    for donor, data in files.items():
+        rows = _probe_rows(data["probe_ids"], probes.index, data["probes"])
+        # sample ids are 1-based column positions (abagen's read_pacall)
+        cols = np.asarray(annotation[donor].index, dtype=np.int64) - 1
+        block = cache.read_rows(data["pacall"], rows)[:, cols]
+        n_samp += block.shape[-1]
+        signal += block.sum(axis=1, dtype=np.int64)
+    keep = (signal / n_samp) >= threshold
+    return probes[keep]
+
+
+def _probe_rows(probe_ids, wanted, where):
+    """Row positions of probe ids `wanted` in a cached matrix."""
+    rows = pd.Index(probe_ids).get_indexer(np.asarray(wanted))
+    if (rows < 0).any():
+        missing = np.asarray(wanted)[rows < 0][:5].tolist()
+        raise KeyError(
+            f"probe id(s) {missing} of {where} are not in the expression matrix of the "
+            "same donor; the cache or donor folder is inconsistent, rebuild it"
+        )
+    return rows
+
+
+def _cached_microarray(data, probe_ids):
+    """(probes, samples) DataFrame of the cached rows abagen will select.
+
+    Only the rows of `probe_ids` (the filtered probes) are read from the
+    cache, with the index and column labels abagen's read_microarray
+    gives, so abagen's own ``.loc`` selection then behaves as on a parsed CSV.
+    """
+    from itx import cache
+
+    rows = _probe_rows(data["probe_ids"], probe_ids, data["probes"])
+    frame = pd.DataFrame(cache.read_rows(data["microarray"], rows),
+                         index=pd.Index(data["probe_ids"][rows], name="probe_id"))
+    frame.columns = pd.Series(range(1, frame.shape[1] + 1), name="sample_id")
+    return frame
+
+
+class _abagen_data_dir:
+    """Temporarily point ``$ABAGEN_DATA`` at `data_dir`.
+
+    abagen's ``rnaseq`` probe selection fetches the RNA-seq files without
+    passing on ``data_dir`` (it uses ``$ABAGEN_DATA`` or ``~/abagen-data``),
+    so without this it would download them again elsewhere.
+    """
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+
+    def __enter__(self):
+        self.old = os.environ.get("ABAGEN_DATA")
+        if self.data_dir is not None:
+            os.environ["ABAGEN_DATA"] = str(self.data_dir)
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("ABAGEN_DATA", None)
+        else:
+            os.environ["ABAGEN_DATA"] = self.old
+
+
+def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=None,
+                 rnaseq_dir=None, **options):
     """Run abagen's processing pipeline and keep every intermediate.
 
     Parameters
@@ -125,11 +288,20 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
         MNI152 label image, or (left, right) fsaverage5 label GIFTIs.
     atlas_info : str, os.PathLike or pandas.DataFrame
         abagen ``atlas_info`` (``id, label, hemisphere, structure``).
-    data_dir : str or os.PathLike
-        abagen data directory holding ``microarray/normalized_microarray_donor*``.
-        abagen downloads missing donors; the workflow fetches them beforehand.
+    data_dir : str or os.PathLike, optional
+        abagen data directory holding ``microarray/normalized_microarray_donor*``
+        (CSVs parsed on every call, as abagen does). abagen downloads missing
+        donors; the workflow fetches them beforehand. Not needed with
+        `cache_dir`.
     donors : 'all' or list of str
         AHBA donor ids.
+    cache_dir : str or os.PathLike, optional
+        Root of the parsed-CSV cache (:mod:`itx.cache`, one ``donor{id}/``
+        folder per donor). When given, the CSVs are not read at all; the
+        result is the same as from `data_dir`.
+    rnaseq_dir : str or os.PathLike, optional
+        abagen data directory holding ``rnaseq/rnaseq_donor{id}`` for
+        ``probe_selection='rnaseq'`` (defaults to `data_dir`).
     **options
         abagen options (see :data:`ABAGEN_DEFAULTS`).
 
@@ -137,12 +309,26 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
     -------
     ExpressionResult
     """
+    opts = check_options(options)
+    if (data_dir is None) == (cache_dir is None):
+        raise ValueError("give exactly one of data_dir (AHBA CSVs) and cache_dir (parsed cache)")
+    data_dir = None if data_dir is None else str(data_dir)
+    if opts["probe_selection"] == "rnaseq":
+        rnaseq_dir = rnaseq_dir if rnaseq_dir is not None else data_dir
+        if rnaseq_dir is None:
+            raise ValueError("probe_selection 'rnaseq' needs rnaseq_dir (the folder holding "
+                             "rnaseq/rnaseq_donor9861 and/or rnaseq_donor10021)")
+        with _abagen_data_dir(rnaseq_dir):
+            return _process(atlas, atlas_info, data_dir, donors, cache_dir, opts)
+    return _process(atlas, atlas_info, data_dir, donors, cache_dir, opts)
+
+
+def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
+    """The body of :func:`process_ahba` (options already checked)."""
     from abagen import correct, datasets, images, io, probes_, reporting, samples_, utils
     from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
     from abagen.utils import first_entry, flatten_dict
 
-    opts = check_options(options)
-    data_dir = str(data_dir)
     # abagen tells surfaces from volumes by string suffix
     if isinstance(atlas, (tuple, list)):
         atlas = tuple(str(a) for a in atlas)
@@ -153,13 +339,18 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
     atlas, group_atlas = images.coerce_atlas_to_dict(atlas, donors, atlas_info)
     if not group_atlas:
         raise ValueError("donor-specific (native-space) atlases are not supported")
-    files = datasets.fetch_microarray(data_dir=data_dir, donors=donors, verbose=0)
+    if cache_dir is not None:
+        files = _cached_files(cache_dir, donors)
+    else:
+        files = datasets.fetch_microarray(data_dir=data_dir, donors=donors, verbose=0)
     if opts["probe_selection"] == "diff_stability" and len(files) == 1:
         raise ValueError(
             "probe_selection 'diff_stability' needs at least two donors; "
             "choose another probe_selection or more donors"
         )
     all_labels = first_entry(atlas).labels
+    for tree in {id(t): t for t in atlas.values()}.values():
+        _speed_up_matching(tree)
 
     probe_info = io.read_probes(first_entry(files, "probes"))
     if opts["reannotated"]:
@@ -175,13 +366,21 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
         data["annotation"] = samples_.drop_mismatch_samples(annot, data["ontology"])
     annotation = flatten_dict(files, "annotation")
 
-    probe_info = probes_.filter_probes(
-        flatten_dict(files, "pacall"), annotation, probe_info, threshold=opts["ibf_threshold"]
-    )
+    if cache_dir is not None:
+        probe_info = _filter_probes_cached(files, annotation, probe_info, opts["ibf_threshold"])
+        # only the surviving probes are read from the cache
+        raw = {d: _cached_microarray(data, probe_info.index) for d, data in files.items()}
+    else:
+        probe_info = probes_.filter_probes(
+            flatten_dict(files, "pacall"), annotation, probe_info,
+            threshold=opts["ibf_threshold"],
+        )
+        raw = flatten_dict(files, "microarray")
     microarray = probes_.collapse_probes(
-        flatten_dict(files, "microarray"), annotation, probe_info,
+        raw, annotation, probe_info,
         method=opts["probe_selection"], donor_probes=opts["donor_probes"],
     )
+    del raw
 
     centroids = []
     counts = pd.DataFrame(
@@ -253,10 +452,11 @@ def process_ahba(atlas, atlas_info, data_dir, donors="all", **options):
             for subj in microarray:
                 microarray[subj] = pd.concat([microarray[subj], exp])
 
-    donor_expression = samples_.aggregate_samples(
-        microarray, labels=all_labels, region_agg="donors",
-        agg_metric=opts["agg_metric"], return_donors=True,
-    )
+    # abagen.samples_.aggregate_samples(region_agg="donors", return_donors=True)
+    metric = utils.check_metric(opts["agg_metric"])
+    donor_expression = {
+        d: _groupby_index(e, all_labels, metric) for d, e in microarray.items()
+    }
     if opts["region_agg"] == "donors":
         # the across-donor step of abagen.samples_.aggregate_samples, reusing
         # the per-donor matrices instead of aggregating every sample twice

@@ -12,8 +12,16 @@ treats as present. This module does the download itself and only ever puts a
 
 Every step writes to a temporary name beside its destination and renames into
 place only when the result has been verified, so an interrupted run leaves
-either nothing or a finished result (plus, after a hard kill, a hidden
-``.*.part`` file or folder that the next run ignores).
+either nothing or a finished result. Each donor is handled under an
+exclusive lock (``fcntl.flock`` on a hidden ``.lock`` file, removed on
+release); after a hard kill (SIGKILL, power loss) the next run, holding the
+lock, resumes the hidden partial download (``.<zip>.part``, HTTP Range with
+If-Range) or deletes it, and deletes any other leftover temporary file or
+folder of that donor.
+
+An optional lock file (JSON, e.g. ``resources/ahba/allen/ahba.lock.json``)
+records the size and SHA-256 of each archive the first time it is fetched
+and verified; later fetches must match it (see :func:`fetch_donor`).
 
 The donor data can come from the Allen API (default), from a mirror URL
 template, or from a local folder holding zips or unpacked donors
@@ -22,8 +30,12 @@ template, or from a local folder holding zips or unpacked donors
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import errno
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -55,6 +67,8 @@ __all__ = [
     "verify_donor_zip",
     "extract_donor_zip",
     "fetch_donor",
+    "read_lock_file",
+    "ChecksumError",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +141,10 @@ class DownloadError(OSError):
 
 class DonorArchiveError(ValueError):
     """A donor zip is not a usable AHBA microarray archive."""
+
+
+class ChecksumError(DownloadError):
+    """A complete download has the wrong size or SHA-256."""
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +240,48 @@ def _temp_name(dest: Path, suffix: str = ".part") -> Path:
     # Hidden and unique per call: parallel jobs (or a leftover from a killed
     # run) never share a temp file, and abagen never mistakes it for data.
     return dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive ``flock`` on `lock`, deleting the file on release.
+
+    Waiting processes re-check after locking that the file they locked is
+    still the one at `lock` (it may have been deleted and re-created by the
+    previous holder), so deleting it on release is safe and no lock files
+    pile up.
+    """
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                now = os.stat(lock)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -358,7 +418,20 @@ def download(
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(dest)
+    with _exclusive(dest.with_name(f".{dest.name}.lock")):
+        return _download_locked(url, dest, expected_size, sha256, retries, timeout,
+                                progress, backoff, session)
+
+
+def _download_locked(url, dest: Path, expected_size, sha256, retries, timeout, progress,
+                     backoff, session) -> Path:
+    """:func:`download` while holding the lock of `dest`."""
+    # One fixed temp name per destination (the lock makes it exclusive): a
+    # partial file left by a killed run is found again, resumed or deleted.
+    tmp = dest.with_name(f".{dest.name}.part")
+    meta = dest.with_name(f".{dest.name}.part.json")
+    for stale in dest.parent.glob(f".{dest.name}.*.part"):
+        _remove(stale)  # random-named temp files of older versions of this module
     own_session = session is None
     sess = session or requests.Session()
     bar = _Progress(dest.name, progress)
@@ -366,11 +439,24 @@ def download(
     attempts = max(0, int(retries)) + 1
     # ETag / Last-Modified of the partial body, kept across attempts so a
     # resume can send If-Range (the server then restarts if the file changed).
-    state = {"validator": None}
+    state = {"validator": None, "meta": meta, "url": url}
     last_error = "no attempt made"
     try:
-        # Create the temp file up front so "append" below always has a target.
-        open(tmp, "xb").close()
+        previous = None
+        if tmp.is_file():
+            try:
+                previous = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                previous = None
+        if previous and previous.get("url") == url and previous.get("validator"):
+            # left by a killed run: resume, guarded by If-Range with the
+            # validator of those bytes (the server restarts if the file changed)
+            state["validator"] = previous["validator"]
+            log.info("resuming %s from %d bytes left by an earlier run", url, tmp.stat().st_size)
+        else:
+            # Create (or empty) the temp file so "append" below always has a target.
+            open(tmp, "wb").close()
+            meta.unlink(missing_ok=True)
         for attempt in range(attempts):
             if attempt:
                 delay = backoff * 2 ** (attempt - 1)
@@ -386,20 +472,21 @@ def download(
             # Complete transfer: verify before it may take the final name.
             size = tmp.stat().st_size
             if expected_size is not None and size != expected_size:
-                raise DownloadError(
+                raise ChecksumError(
                     f"download of {url} has {size} bytes, expected {expected_size}; "
                     "the server or mirror serves a different file"
                 )
             if sha256 is not None:
                 got = _sha256_file(tmp)
                 if got != sha256:
-                    raise DownloadError(
+                    raise ChecksumError(
                         f"download of {url} has SHA-256 {got}, expected {sha256}; "
                         "the server or mirror serves a different or corrupted file"
                     )
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())  # data on disk before the name says "done"
             os.replace(tmp, dest)
+            meta.unlink(missing_ok=True)
             bar.end()
             return dest
         raise DownloadError(
@@ -408,10 +495,8 @@ def download(
     except BaseException:
         # Includes KeyboardInterrupt: never leave a partial file behind.
         bar.end()
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
         raise
     finally:
         if own_session:
@@ -476,6 +561,7 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, state: dict) -> 
             mode = "wb"
 
         if expected_size is not None and total is not None and total != expected_size:
+            # not worth a second fetch: the server says outright it is another file
             raise DownloadError(
                 f"{url} is {total} bytes according to the server, expected "
                 f"{expected_size}; the server or mirror serves a different file"
@@ -487,6 +573,13 @@ def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, state: dict) -> 
         if status == 200 or new_validator:
             # A 200 starts a new body: an old validator no longer describes it.
             state["validator"] = new_validator
+        if "meta" in state:
+            # what a later run needs to resume these bytes after a hard kill
+            if state["validator"]:
+                state["meta"].write_text(json.dumps({"url": state["url"],
+                                                     "validator": state["validator"]}))
+            else:
+                state["meta"].unlink(missing_ok=True)
 
         # With a Content-Encoding the body we store is decoded, so the byte
         # count cannot be checked against Content-Length.
@@ -747,6 +840,7 @@ def fetch_donor(
     backoff: float = 2.0,
     keep_zip: bool = False,
     session: Optional[requests.Session] = None,
+    lock_file: Optional[PathLike] = None,
 ) -> Path:
     """Make sure one complete AHBA donor folder exists under ``data_dir``.
 
@@ -768,8 +862,19 @@ def fetch_donor(
 
     Downloads go to ``<data_dir>/microarray/normalized_microarray_donor{id}.zip``;
     a complete, valid zip left there by an earlier run is reused. A
-    downloaded zip that fails verification is deleted (so a rerun fetches
-    it again) and the zip is removed after extraction unless ``keep_zip``.
+    downloaded zip that fails verification is deleted and fetched once more
+    (a second failure is an error; nothing is left behind) and the zip is
+    removed after extraction unless ``keep_zip``.
+
+    The whole step runs under an exclusive per-donor lock; on entry it
+    deletes temporary files and folders a killed run may have left for this
+    donor (a partial download is resumed instead, when the server supports
+    it).
+
+    With `lock_file`, the size and SHA-256 of every archive used (downloaded
+    or a local zip) are recorded there the first time it verifies and
+    unpacks, and every later archive for that donor must match them, so a
+    changed or corrupted server file is caught before it is unpacked.
 
     Parameters
     ----------
@@ -783,6 +888,8 @@ def fetch_donor(
         Passed to :func:`download`.
     keep_zip : bool, default False
         Keep a downloaded zip after extraction.
+    lock_file : path-like, optional
+        JSON lock file of archive sizes and checksums (created if absent).
 
     Returns
     -------
@@ -804,7 +911,35 @@ def fetch_donor(
     target = donor_dir(data_dir, d)
     if is_donor_complete(target):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(target.parent / f".{d.folder_name}.lock"):
+        if is_donor_complete(target):  # another process finished it meanwhile
+            return target
+        _remove_stale(target)
+        return _fetch_donor_locked(d, target, source, retries=retries, timeout=timeout,
+                                   progress=progress, backoff=backoff, keep_zip=keep_zip,
+                                   session=session,
+                                   lock_file=None if lock_file is None else Path(lock_file))
 
+
+def _remove_stale(target: Path) -> None:
+    """Delete leftovers of killed runs for this donor (caller holds its lock).
+
+    Everything hidden whose name starts with ``.<donor folder>`` is a
+    temporary of this module (extraction folders, replaced folders, old
+    random-named partial downloads), except lock files and the resumable
+    partial download of the zip, which :func:`download` resumes or deletes.
+    """
+    keep = {f".{target.name}.zip.part", f".{target.name}.zip.part.json"}
+    for p in target.parent.glob(f".{target.name}*"):
+        if p.name in keep or p.name.endswith(".lock"):
+            continue
+        log.warning("removing %s left by an interrupted run", p)
+        _remove(p)
+
+
+def _fetch_donor_locked(d: Donor, target: Path, source, *, retries, timeout, progress,
+                        backoff, keep_zip, session, lock_file) -> Path:
     src = "allen" if source is None else source
     if isinstance(src, str) and (src.strip().lower() == "allen" or _is_url(src.strip())):
         src = src.strip()
@@ -814,56 +949,151 @@ def fetch_donor(
             url, size = _mirror_url(src, d), None
         return _fetch_remote(d, target, url, size, retries=retries, timeout=timeout,
                              progress=progress, backoff=backoff, keep_zip=keep_zip,
-                             session=session)
+                             session=session, lock_file=lock_file)
     if isinstance(src, str) and "://" in src:
         raise ValueError(
             f"AHBA donor {d.id}: unsupported source {src!r}; set ahba.source to 'allen', "
             "an http(s):// mirror URL template with {file_id} or {donor}, or a local folder"
         )
-    return _fetch_local(d, target, Path(src).expanduser())
+    return _fetch_local(d, target, Path(src).expanduser(), lock_file)
+
+
+def read_lock_file(path: PathLike) -> dict:
+    """Entries of an archive lock file (``{}`` if it does not exist).
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON lock file.
+
+    Returns
+    -------
+    dict
+        ``"microarray/<donor id>"`` -> ``{"size", "sha256", "url", "recorded"}``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a lock file written by this module.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ValueError(
+            f"{path} is not valid JSON ({exc}); fix it or delete it (it is re-created "
+            "from the next verified downloads)"
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("archives"), dict):
+        raise ValueError(f"{path} has no 'archives' mapping; delete it to re-create it")
+    return data["archives"]
+
+
+def _lock_key(d: Donor) -> str:
+    return f"microarray/{d.id}"
+
+
+def _record_in_lock(lock_file: Path, d: Donor, archive: Path, origin: str) -> None:
+    """Add the archive's size and SHA-256 to the lock file (if not there yet)."""
+    with _exclusive(lock_file.with_name(f".{lock_file.name}.lock")):
+        archives = read_lock_file(lock_file)
+        if _lock_key(d) in archives:
+            return
+        archives[_lock_key(d)] = {
+            "size": archive.stat().st_size,
+            "sha256": _sha256_file(archive),
+            "url": origin,
+            "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        text = json.dumps({"comment": "AHBA archive sizes and SHA-256, recorded on first "
+                                      "verified fetch (itx.fetch); later fetches must match",
+                           "archives": dict(sorted(archives.items()))}, indent=1) + "\n"
+        tmp = lock_file.with_name(f".{lock_file.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, lock_file)
+
+
+def _check_against_lock(lock_file: Optional[Path], d: Donor, archive: Path) -> None:
+    """Raise ChecksumError if `archive` differs from its lock-file entry."""
+    if lock_file is None:
+        return
+    entry = read_lock_file(lock_file).get(_lock_key(d))
+    if entry is None:
+        return
+    size = archive.stat().st_size
+    if size != entry["size"] or _sha256_file(archive) != entry["sha256"]:
+        raise ChecksumError(
+            f"AHBA donor {d.id}: {archive} does not match the size/SHA-256 recorded in "
+            f"{lock_file} (from {entry.get('url')}, {entry.get('recorded')}). If the "
+            "archive really changed, delete that entry (or the lock file) and fetch again"
+        )
 
 
 def _fetch_remote(d: Donor, target: Path, url: str, size: Optional[int], *,
-                  retries, timeout, progress, backoff, keep_zip, session) -> Path:
+                  retries, timeout, progress, backoff, keep_zip, session,
+                  lock_file: Optional[Path] = None) -> Path:
     zip_path = target.parent / f"{d.folder_name}.zip"
-    reused = False
+    entry = read_lock_file(lock_file).get(_lock_key(d)) if lock_file else None
+    if entry is not None:
+        size = entry["size"]  # the recorded archive, whatever the source
+    sha256 = entry["sha256"] if entry is not None else None
     if zip_path.is_file():
         # A zip from an earlier run (e.g. keep_zip, or extraction interrupted)
         # saves a 400 MB download if it is intact.
         try:
             if size is not None and zip_path.stat().st_size != size:
                 raise DonorArchiveError(f"{zip_path} has the wrong size")
+            if sha256 is not None and _sha256_file(zip_path) != sha256:
+                raise DonorArchiveError(f"{zip_path} has the wrong SHA-256")
             verify_donor_zip(zip_path)
-            reused = True
             log.info("donor %s: reusing %s", d.id, zip_path)
         except DonorArchiveError:
             zip_path.unlink()
-    if not reused:
+    hint = (f" The lock file {lock_file} says it should be {size} bytes with SHA-256 "
+            f"{sha256}; if the file on the server really changed, delete that entry and "
+            "fetch again." if entry is not None else "")
+    # a corrupt archive is deleted and fetched once more; twice is an error
+    for attempt in (1, 2):
+        if not zip_path.is_file():
+            try:
+                download(url, zip_path, expected_size=size, sha256=sha256, retries=retries,
+                         timeout=timeout, progress=progress, backoff=backoff, session=session)
+            except ChecksumError as exc:
+                if attempt == 1:
+                    log.warning("donor %s: %s; fetching it again", d.id, exc)
+                    continue
+                raise ChecksumError(f"AHBA donor {d.id} ({d.uid}): {exc}.{hint}") from exc
+            except DownloadError as exc:
+                raise DownloadError(
+                    f"AHBA donor {d.id} ({d.uid}): {exc}.{hint} Check the network, or set "
+                    "ahba.source to a folder containing normalized_microarray_donor"
+                    f"{d.id}.zip (or the unpacked folder) or to a mirror URL template"
+                ) from exc
         try:
-            download(url, zip_path, expected_size=size, retries=retries, timeout=timeout,
-                     progress=progress, backoff=backoff, session=session)
-        except DownloadError as exc:
-            raise DownloadError(
-                f"AHBA donor {d.id} ({d.uid}): {exc}. Check the network, or set "
-                "ahba.source to a folder containing normalized_microarray_donor"
-                f"{d.id}.zip (or the unpacked folder) or to a mirror URL template"
+            extract_donor_zip(zip_path, target)
+        except DonorArchiveError as exc:
+            # A bad archive would fail the same way next time: delete it and
+            # download it again (once).
+            zip_path.unlink(missing_ok=True)
+            if attempt == 1:
+                log.warning("donor %s: archive from %s unusable (%s); fetching it again",
+                            d.id, url, exc)
+                continue
+            raise DonorArchiveError(
+                f"AHBA donor {d.id}: the archive downloaded from {url} is unusable (twice) "
+                f"and was deleted: {exc}"
             ) from exc
-    try:
-        extract_donor_zip(zip_path, target)
-    except DonorArchiveError as exc:
-        # A bad archive would fail the same way next time: delete it so a
-        # rerun downloads it again.
-        zip_path.unlink(missing_ok=True)
-        raise DonorArchiveError(
-            f"AHBA donor {d.id}: the archive downloaded from {url} is unusable and was "
-            f"deleted: {exc}"
-        ) from exc
+        break
+    if lock_file is not None:
+        _record_in_lock(lock_file, d, zip_path, url)
     if not keep_zip:
         zip_path.unlink(missing_ok=True)
     return target
 
 
-def _fetch_local(d: Donor, target: Path, src: Path) -> Path:
+def _fetch_local(d: Donor, target: Path, src: Path, lock_file: Optional[Path] = None) -> Path:
     hint = (
         f"set ahba.source to a folder containing {d.folder_name}/ (unpacked, or under "
         f"microarray/ as in an abagen data_dir) or {d.folder_name}.zip or {d.file_id}.zip, "
@@ -887,11 +1117,15 @@ def _fetch_local(d: Donor, target: Path, src: Path) -> Path:
         return target
     for zip_path in (src / f"{d.folder_name}.zip", src / f"{d.file_id}.zip", src / str(d.file_id)):
         if zip_path.is_file():
+            _check_against_lock(lock_file, d, zip_path)
             try:
-                return extract_donor_zip(zip_path, target)
+                extract_donor_zip(zip_path, target)
             except DonorArchiveError as exc:
                 # The user's own file: report it, never delete it.
                 raise DonorArchiveError(f"AHBA donor {d.id}: {exc}; {hint}") from exc
+            if lock_file is not None:
+                _record_in_lock(lock_file, d, zip_path, str(zip_path))
+            return target
     detail = f" ({'; '.join(problems)})" if problems else ""
     raise FileNotFoundError(
         f"AHBA donor {d.id}: nothing usable for it in {src}{detail}; {hint}"

@@ -12,6 +12,12 @@ rule association:
         method=config["association"]["method"],
     log:
         "logs/association_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("association")
+    resources:
+        mem_mb=rule_mem_mb("association"),
+        runtime=rule_runtime("association"),
     conda:
         "../../envs/association.yaml"
     script:

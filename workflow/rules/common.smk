@@ -71,6 +71,19 @@ def all_donor_files(wildcards=None):
     return [f for d in DONORS for f in donor_files(d)]
 
 
+# parsed once per donor (itx.cache); every expression job reads these, never the CSVs
+AHBA_CACHE_FILES = ["microarray.npy", "pacall.npy", "probe_ids.npy", "Probes.csv",
+                    "SampleAnnot.csv", "Ontology.csv", "cache.json"]
+
+
+def donor_cache_files(donor):
+    return [f"{AHBA_DIR}/cache/donor{donor}/{f}" for f in AHBA_CACHE_FILES]
+
+
+def all_cache_files(wildcards=None):
+    return [f for d in DONORS for f in donor_cache_files(d)]
+
+
 def geneset_path(wildcards):
     return config["genesets"][wildcards.geneset]
 

@@ -17,6 +17,12 @@ rule demo_donors:
         donors=DONORS,
     log:
         "logs/demo_donors.log",
+    group:
+        "demo"
+    threads: rule_threads("demo_donors")
+    resources:
+        mem_mb=rule_mem_mb("demo_donors"),
+        runtime=rule_runtime("demo_donors"),
     conda:
         "../../envs/demo.yaml"
     script:
@@ -31,6 +37,12 @@ rule demo_map:
         seed=config["demo"]["seed"],
     log:
         "logs/demo_map.log",
+    group:
+        "demo"
+    threads: rule_threads("demo_map")
+    resources:
+        mem_mb=rule_mem_mb("demo_map"),
+        runtime=rule_runtime("demo_map"),
     conda:
         "../../envs/demo.yaml"
     script:
@@ -44,6 +56,12 @@ rule demo_genesets:
         seed=config["demo"]["seed"],
     log:
         "logs/demo_genesets.log",
+    group:
+        "demo"
+    threads: rule_threads("demo_genesets")
+    resources:
+        mem_mb=rule_mem_mb("demo_genesets"),
+        runtime=rule_runtime("demo_genesets"),
     conda:
         "../../envs/demo.yaml"
     script:

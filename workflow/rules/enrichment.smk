@@ -19,6 +19,12 @@ rule enrichment:
         seed=config["enrichment"]["seed"],
     log:
         "logs/enrichment_{atlas}_{map}_{geneset}.log",
+    group:
+        "per_map"
+    threads: rule_threads("enrichment")
+    resources:
+        mem_mb=rule_mem_mb("enrichment"),
+        runtime=rule_runtime("enrichment"),
     conda:
         "../../envs/enrichment.yaml"
     script:

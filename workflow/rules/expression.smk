@@ -1,9 +1,28 @@
 # Stages 2-3: probe filtering and sample-to-region mapping (abagen), per atlas.
 
 
+# Each donor's CSVs are parsed once into a binary cache; changing the atlas or
+# an abagen option reruns only the expression rule, never the parsing.
+rule ahba_cache:
+    input:
+        lambda wc: donor_files(wc.donor),
+    output:
+        donor_cache_files("{donor}"),
+    log:
+        "logs/ahba_cache_{donor}.log",
+    threads: rule_threads("ahba_cache")
+    resources:
+        mem_mb=rule_mem_mb("ahba_cache"),
+        runtime=rule_runtime("ahba_cache"),
+    conda:
+        "../../envs/expression.yaml"
+    script:
+        "../../scripts/rule_ahba_cache.py"
+
+
 rule expression:
     input:
-        all_donor_files(),
+        cache=all_cache_files(),
     output:
         expression="results/{atlas}/expression.tsv",
         probes="results/{atlas}/probes.tsv",
@@ -18,6 +37,10 @@ rule expression:
         options=config["expression"],
     log:
         "logs/expression_{atlas}.log",
+    threads: rule_threads("expression")
+    resources:
+        mem_mb=rule_mem_mb("expression"),
+        runtime=rule_runtime("expression"),
     conda:
         "../../envs/expression.yaml"
     script:

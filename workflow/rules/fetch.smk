@@ -16,6 +16,10 @@ rule fetch_donor:
         timeout=config["ahba"]["timeout"],
     log:
         "logs/fetch_donor_{donor}.log",
+    threads: rule_threads("fetch_donor")
+    resources:
+        mem_mb=rule_mem_mb("fetch_donor"),
+        runtime=rule_runtime("fetch_donor"),
     conda:
         "../../envs/fetch.yaml"
     script:

@@ -12,6 +12,10 @@ rule spins:
         seed=config["nulls"]["seed"],
     log:
         "logs/spins_{atlas}.log",
+    threads: rule_threads("spins")
+    resources:
+        mem_mb=rule_mem_mb("spins"),
+        runtime=rule_runtime("spins"),
     conda:
         "../../envs/nulls.yaml"
     script:

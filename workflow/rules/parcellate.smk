@@ -13,6 +13,12 @@ rule parcellate:
         atlas=lambda wc: config["atlases"][wc.atlas],
     log:
         "logs/parcellate_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("parcellate")
+    resources:
+        mem_mb=rule_mem_mb("parcellate"),
+        runtime=rule_runtime("parcellate"),
     conda:
         "../../envs/parcellate.yaml"
     script:

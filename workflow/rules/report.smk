@@ -27,6 +27,12 @@ rule map_figures:
         n_top=config["report"]["n_top_genes"],
     log:
         "logs/map_figures_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("map_figures")
+    resources:
+        mem_mb=rule_mem_mb("map_figures"),
+        runtime=rule_runtime("map_figures"),
     conda:
         "../../envs/report.yaml"
     script:
@@ -54,6 +60,12 @@ rule enrichment_figures:
         ),
     log:
         "logs/enrichment_figures_{atlas}_{map}_{geneset}.log",
+    group:
+        "per_map"
+    threads: rule_threads("enrichment_figures")
+    resources:
+        mem_mb=rule_mem_mb("enrichment_figures"),
+        runtime=rule_runtime("enrichment_figures"),
     conda:
         "../../envs/report.yaml"
     script:
@@ -70,6 +82,10 @@ rule versions:
         ),
     log:
         "logs/versions.log",
+    threads: rule_threads("versions")
+    resources:
+        mem_mb=rule_mem_mb("versions"),
+        runtime=rule_runtime("versions"),
     conda:
         "../../envs/report.yaml"
     script:
@@ -88,6 +104,10 @@ rule methods:
         ),
     log:
         "logs/methods_{atlas}.log",
+    threads: rule_threads("methods")
+    resources:
+        mem_mb=rule_mem_mb("methods"),
+        runtime=rule_runtime("methods"),
     conda:
         "../../envs/report.yaml"
     script:
