@@ -2,10 +2,12 @@
 
 Prints wall time and peak memory (max RSS) of:
 
-(a) a first run: parse every donor's CSVs into the cache (itx.cache) and run
-    itx.expression.process_ahba with atlas A, against
+(a) a first run: parse every donor's CSVs into the cache (itx.cache),
+    then select probes (itx.expression.select_probes, saved with write_selection)
+    and run itx.expression.process_ahba with atlas A, against
     ``abagen.get_expression_data`` with atlas A on the same files;
-(b) a rerun with atlas B reading the cache, against abagen alone with atlas B.
+(b) a rerun with atlas B reading the saved probe selection, against abagen
+    alone with atlas B.
 
 Every measurement runs in a fresh Python subprocess (so peak RSS is that
 run's own), one after the other, and the region x gene matrices are checked
@@ -79,7 +81,11 @@ def _child(step: str, data_dir: Path, cache_dir: Path, atlas_kind: str, out: Pat
             else:
                 for job in jobs:
                     _build(job)
-        result = expression.process_ahba(image, info, cache_dir=cache_dir).expression
+            # the atlas-independent stage, saved as the workflow's select_probes rule does
+            expression.write_selection(expression.select_probes(cache_dir=cache_dir),
+                                       cache_dir / "selection")
+        result = expression.process_ahba(image, info,
+                                         selection=cache_dir / "selection").expression
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # worker processes (cache_jobs > 1): the largest one, times the number

@@ -9,9 +9,9 @@ log_to_file(snakemake.log[0])
 cfg = snakemake.params.atlas
 atlas = atlases.load_atlas(snakemake.wildcards.atlas, cfg["builtin"])
 image = atlas.volume if cfg.get("matching", "volume") == "volume" else atlas.surface
-# .../<AHBA dir>/cache/donor{id}/<file>: the parsed-CSV cache, never the CSVs
+# .../<AHBA dir>/selection/<file>: the atlas-independent probe selection
 result = expression.process_ahba(
-    image, atlas.info, cache_dir=Path(snakemake.input.cache[0]).parents[1],
+    image, atlas.info, selection=Path(snakemake.input.selection[0]).parent,
     donors=list(snakemake.params.donors), **snakemake.params.options,
 )
 tables = expression.output_tables(result, atlas.info)

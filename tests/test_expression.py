@@ -188,3 +188,54 @@ def test_bad_options():
         expression.check_options({"tolerence": 2})
     with pytest.raises(ValueError, match="region_agg"):
         expression.check_options({"region_agg": None})
+
+
+def test_saved_probe_selection_gives_the_same_result(dk, cache_dir, default_run, tmp_path):
+    # the workflow's two steps (select_probes rule, then expression per atlas)
+    # against the one-step run, itself checked against abagen above
+    ours, _ = default_run
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    sel = expression.select_probes(cache_dir=cache_dir)
+    assert sel.sample_normed  # srs moved before the atlas
+    folder = expression.write_selection(sel, tmp_path / "sel")
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp files
+    again = expression.process_ahba(dk.volume, info, selection=folder)
+    pd.testing.assert_frame_equal(again.expression, ours.expression, check_exact=True)
+    assert again.report == ours.report
+    # an in-memory selection serves several atlases without being changed
+    first = expression.process_ahba(dk.volume, info, selection=sel)
+    pd.testing.assert_frame_equal(first.expression, ours.expression, check_exact=True)
+    second = expression.process_ahba(dk.volume, info, selection=sel)
+    pd.testing.assert_frame_equal(second.expression, ours.expression, check_exact=True)
+    with pytest.raises(ValueError, match=r"other options \(\['ibf_threshold'\]"):
+        expression.process_ahba(dk.volume, info, selection=folder, ibf_threshold=0.2)
+    with pytest.raises(ValueError, match="holds donors"):
+        expression.process_ahba(dk.volume, info, selection=folder, donors=["9861", "10021"])
+    with pytest.raises(ValueError, match="do not affect probe selection"):
+        expression.select_probes(cache_dir=cache_dir, tolerance=3)
+    (folder / "selection.json").unlink()
+    with pytest.raises(ValueError, match="no complete probe selection"):
+        expression.read_selection(folder)
+
+
+def test_early_sample_norm_equals_norm_of_matched_samples():
+    # the reason sample_norm may run before matching: per-sample methods give
+    # the same bits for a sample whichever other samples are normalised with it
+    from abagen import correct
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(8, 2, (40, 300)),
+                         index=pd.Index(range(1, 41), name="sample_id"))
+    keep = rng.random(40) < 0.4
+    for norm in ("srs", "rs", "minmax"):
+        micro = {"a": frame.copy()}
+        assert expression._early_sample_norm(micro, norm)
+        ref = correct.normalize_expression(frame.loc[keep].T, norm=norm, ignore_warn=True).T
+        np.testing.assert_array_equal(micro["a"].loc[keep].to_numpy().view(np.uint64),
+                                      ref.to_numpy().view(np.uint64))
+    # left to the atlas-dependent step: means, and missing values
+    assert not expression._early_sample_norm({"a": frame.copy()}, "zscore")
+    assert not expression._early_sample_norm({"a": frame.copy()}, None)
+    gap = frame.copy()
+    gap.iloc[0, 0] = np.nan
+    assert not expression._early_sample_norm({"a": gap}, "srs")

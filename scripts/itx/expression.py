@@ -7,6 +7,11 @@ kept by the intensity-based filter, every tissue sample with the region it was
 assigned to and its distance from that region, per-donor matrices, sample
 counts, differential stability and abagen's methods text. The final matrix
 equals abagen's one-shot call with the same options (tests/test_expression.py).
+
+The pipeline is split where the atlas first matters: :func:`select_probes`
+(probe filtering and selection, atlas-independent, saved once with
+:func:`write_selection`) and the rest of :func:`process_ahba` (matching,
+normalisation, aggregation), which can start from a saved selection.
 """
 
 from __future__ import annotations
@@ -278,8 +283,107 @@ class _abagen_data_dir:
             os.environ["ABAGEN_DATA"] = self.old
 
 
+#: The options probe selection depends on. None involves the atlas: abagen
+#: filters probes, mirrors/drops samples and picks one probe per gene from
+#: every sample kept by the hemisphere checks, before any sample is matched
+#: to a region. Everything after (matching, normalisation of the matched
+#: samples, aggregation) depends on the atlas.
+SELECTION_OPTIONS = ("ibf_threshold", "probe_selection", "donor_probes", "lr_mirror",
+                     "corrected_mni", "reannotated", "sample_norm")
+
+#: sample_norm methods computed per sample from that sample's values only
+#: (medians, quantiles, min/max and elementwise arithmetic, all exact per
+#: column): normalising every sample once gives, for each matched sample,
+#: the same bits as normalising only the matched ones (norm_matched=True),
+#: so this step can move before the atlas. Methods with means (zscore,
+#: sigmoids) are left after it: a mean's rounding may depend on the layout.
+_PER_SAMPLE_NORMS = ("srs", "rs", "minmax")
+
+#: Bumped whenever the layout of a saved selection changes.
+SELECTION_VERSION = 1
+
+
+@dataclass
+class ProbeSelection:
+    """The atlas-independent first half of abagen's pipeline.
+
+    Attributes
+    ----------
+    microarray : dict of pandas.DataFrame
+        Donor id -> (samples, genes), one probe per gene, every sample kept
+        by the hemisphere checks (abagen's ``collapse_probes`` output).
+    annotation : dict of pandas.DataFrame
+        Donor id -> sample annotation (coordinates updated, mirrored if
+        requested), same index as `microarray`.
+    probes : pandas.DataFrame
+        Probes retained by reannotation and intensity-based filtering.
+    donors : 'all' or list of str
+        The donors argument as given (abagen's report quotes it).
+    options : dict
+        The :data:`SELECTION_OPTIONS` used.
+    sample_normed : bool
+        Whether `microarray` is already normalised with ``sample_norm``
+        (see :data:`_PER_SAMPLE_NORMS`).
+    """
+
+    microarray: dict
+    annotation: dict
+    probes: pd.DataFrame
+    donors: object
+    options: dict
+    sample_normed: bool = False
+
+
+def _donor_ids(donors):
+    from abagen import datasets
+
+    return [str(d) for d in datasets.check_donors(donors)]
+
+
+def select_probes(data_dir=None, donors="all", *, cache_dir=None, rnaseq_dir=None, **options):
+    """Filter probes and pick one probe per gene: the atlas-independent stage.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        abagen data directory with ``microarray/normalized_microarray_donor*``.
+    donors : 'all' or list of str
+        AHBA donor ids.
+    cache_dir : str or os.PathLike, optional
+        Root of the parsed-CSV cache (:mod:`itx.cache`); give this or `data_dir`.
+    rnaseq_dir : str or os.PathLike, optional
+        abagen data directory holding ``rnaseq/rnaseq_donor{id}`` for
+        ``probe_selection='rnaseq'`` (defaults to `data_dir`).
+    **options
+        abagen options; only :data:`SELECTION_OPTIONS` may be given.
+        ``sample_norm`` is applied here when that gives the same result
+        (:data:`_PER_SAMPLE_NORMS`, no missing values), else left to
+        :func:`process_ahba`.
+
+    Returns
+    -------
+    ProbeSelection
+    """
+    other = sorted(set(options) - set(SELECTION_OPTIONS))
+    if other:
+        raise ValueError(f"option(s) {other} do not affect probe selection; give only "
+                         f"some of {list(SELECTION_OPTIONS)}")
+    opts = check_options(options)
+    if (data_dir is None) == (cache_dir is None):
+        raise ValueError("give exactly one of data_dir (AHBA CSVs) and cache_dir (parsed cache)")
+    data_dir = None if data_dir is None else str(data_dir)
+    if opts["probe_selection"] == "rnaseq":
+        rnaseq_dir = rnaseq_dir if rnaseq_dir is not None else data_dir
+        if rnaseq_dir is None:
+            raise ValueError("probe_selection 'rnaseq' needs rnaseq_dir (the folder holding "
+                             "rnaseq/rnaseq_donor9861 and/or rnaseq_donor10021)")
+        with _abagen_data_dir(rnaseq_dir):
+            return _select(data_dir, donors, cache_dir, opts)
+    return _select(data_dir, donors, cache_dir, opts)
+
+
 def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=None,
-                 rnaseq_dir=None, **options):
+                 selection=None, rnaseq_dir=None, **options):
     """Run abagen's processing pipeline and keep every intermediate.
 
     Parameters
@@ -291,14 +395,17 @@ def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=No
     data_dir : str or os.PathLike, optional
         abagen data directory holding ``microarray/normalized_microarray_donor*``
         (CSVs parsed on every call, as abagen does). abagen downloads missing
-        donors; the workflow fetches them beforehand. Not needed with
-        `cache_dir`.
+        donors; the workflow fetches them beforehand.
     donors : 'all' or list of str
         AHBA donor ids.
     cache_dir : str or os.PathLike, optional
         Root of the parsed-CSV cache (:mod:`itx.cache`, one ``donor{id}/``
         folder per donor). When given, the CSVs are not read at all; the
         result is the same as from `data_dir`.
+    selection : ProbeSelection, str or os.PathLike, optional
+        The atlas-independent stage, from :func:`select_probes` or saved by
+        :func:`write_selection` (a folder). Its options and donors must equal
+        `options` and `donors`; the result is the same as without it.
     rnaseq_dir : str or os.PathLike, optional
         abagen data directory holding ``rnaseq/rnaseq_donor{id}`` for
         ``probe_selection='rnaseq'`` (defaults to `data_dir`).
@@ -308,37 +415,40 @@ def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=No
     Returns
     -------
     ExpressionResult
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of `data_dir`, `cache_dir` and `selection` is
+        given, or `selection` was made with other options or donors.
     """
     opts = check_options(options)
-    if (data_dir is None) == (cache_dir is None):
-        raise ValueError("give exactly one of data_dir (AHBA CSVs) and cache_dir (parsed cache)")
+    if sum(x is not None for x in (data_dir, cache_dir, selection)) != 1:
+        raise ValueError("give exactly one of data_dir (AHBA CSVs), cache_dir (parsed cache) "
+                         "and selection (probe selection)")
+    if selection is None:
+        selection = select_probes(data_dir, donors, cache_dir=cache_dir, rnaseq_dir=rnaseq_dir,
+                                  **{k: opts[k] for k in SELECTION_OPTIONS})
+    elif not isinstance(selection, ProbeSelection):
+        selection = read_selection(selection)
+    wanted = {k: opts[k] for k in SELECTION_OPTIONS}
+    if selection.options != wanted:
+        diff = sorted(k for k in wanted if selection.options.get(k) != wanted[k])
+        raise ValueError(f"the probe selection was made with other options ({diff}: "
+                         f"{[selection.options.get(k) for k in diff]}, not "
+                         f"{[wanted[k] for k in diff]}); select the probes again")
+    if _donor_ids(selection.donors) != _donor_ids(donors):
+        raise ValueError(f"the probe selection holds donors {_donor_ids(selection.donors)}, "
+                         f"not {_donor_ids(donors)}; select the probes again")
     data_dir = None if data_dir is None else str(data_dir)
-    if opts["probe_selection"] == "rnaseq":
-        rnaseq_dir = rnaseq_dir if rnaseq_dir is not None else data_dir
-        if rnaseq_dir is None:
-            raise ValueError("probe_selection 'rnaseq' needs rnaseq_dir (the folder holding "
-                             "rnaseq/rnaseq_donor9861 and/or rnaseq_donor10021)")
-        with _abagen_data_dir(rnaseq_dir):
-            return _process(atlas, atlas_info, data_dir, donors, cache_dir, opts)
-    return _process(atlas, atlas_info, data_dir, donors, cache_dir, opts)
+    return _process(atlas, atlas_info, data_dir, donors, selection, opts)
 
 
-def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
-    """The body of :func:`process_ahba` (options already checked)."""
-    from abagen import correct, datasets, images, io, probes_, reporting, samples_, utils
-    from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
+def _select(data_dir, donors, cache_dir, opts):
+    """The body of :func:`select_probes` (options already checked)."""
+    from abagen import datasets, io, probes_, samples_
     from abagen.utils import first_entry, flatten_dict
 
-    # abagen tells surfaces from volumes by string suffix
-    if isinstance(atlas, (tuple, list)):
-        atlas = tuple(str(a) for a in atlas)
-    elif isinstance(atlas, os.PathLike):
-        atlas = str(atlas)
-    if isinstance(atlas_info, pd.DataFrame):
-        atlas_info = atlas_info.loc[:, ["id", "label", "hemisphere", "structure"]]
-    atlas, group_atlas = images.coerce_atlas_to_dict(atlas, donors, atlas_info)
-    if not group_atlas:
-        raise ValueError("donor-specific (native-space) atlases are not supported")
     if cache_dir is not None:
         files = _cached_files(cache_dir, donors)
     else:
@@ -348,9 +458,6 @@ def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
             "probe_selection 'diff_stability' needs at least two donors; "
             "choose another probe_selection or more donors"
         )
-    all_labels = first_entry(atlas).labels
-    for tree in {id(t): t for t in atlas.values()}.values():
-        _speed_up_matching(tree)
 
     probe_info = io.read_probes(first_entry(files, "probes"))
     if opts["reannotated"]:
@@ -381,6 +488,156 @@ def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
         method=opts["probe_selection"], donor_probes=opts["donor_probes"],
     )
     del raw
+    if opts["lr_mirror"] is not None:
+        # mirrored samples repeat sample ids; abagen numbers them afresh
+        # before matching (same place in its pipeline: nothing in between)
+        for subj in microarray:
+            idx = pd.Series(range(1, len(microarray[subj]) + 1), name="sample_id")
+            microarray[subj].index = idx.copy()
+            annotation[subj].index = idx.copy()
+    normed = _early_sample_norm(microarray, opts["sample_norm"])
+    return ProbeSelection(
+        microarray=microarray, annotation=annotation, probes=probe_info, donors=donors,
+        options={k: opts[k] for k in SELECTION_OPTIONS}, sample_normed=normed,
+    )
+
+
+def _early_sample_norm(microarray, norm):
+    """Normalise every sample now if that equals abagen's later step; in place.
+
+    Returns whether it did. A missing value would make abagen's result
+    depend on which samples are kept (it skips genes missing in all of
+    them), so then nothing is done here.
+    """
+    from abagen import correct
+
+    if norm is None or norm not in _PER_SAMPLE_NORMS:
+        return False
+    if any(np.isnan(e.to_numpy()).any() for e in microarray.values()):
+        return False
+    for subj, frame in microarray.items():
+        # the same call abagen makes, on all samples instead of the matched ones
+        microarray[subj] = correct.normalize_expression(frame.T, norm=norm, ignore_warn=True).T
+    return True
+
+
+def write_selection(selection, out_dir):
+    """Save a :class:`ProbeSelection` into a folder, never half-written.
+
+    Layout: ``expression_{donor}.npy`` (float64, samples x genes, one per
+    donor), ``tables.pkl`` (gene and sample labels, annotations, probes)
+    and ``selection.json`` (version, options, donors; written last, so a
+    folder without it is incomplete).
+
+    Parameters
+    ----------
+    selection : ProbeSelection
+    out_dir : str or os.PathLike
+        Created if needed; files of an earlier selection are replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        `out_dir`.
+    """
+    import json
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "selection.json").unlink(missing_ok=True)  # incomplete until rewritten
+    tables = {"probes": selection.probes, "annotation": selection.annotation,
+              "index": {}, "columns": {}}
+    for donor, frame in selection.microarray.items():
+        # labels in the pickle, values as plain float64 (fast, no pickle of 0.5 GB)
+        tables["index"][donor] = frame.index
+        tables["columns"][donor] = frame.columns
+        _atomic(out / f"expression_{donor}.npy",
+                lambda fh, v=frame.to_numpy(np.float64): np.save(fh, v))
+    _atomic(out / "tables.pkl", lambda fh: pd.to_pickle(tables, fh))
+    meta = {"version": SELECTION_VERSION, "options": selection.options,
+            "donors": selection.donors, "sample_normed": selection.sample_normed,
+            "order": [str(d) for d in selection.microarray]}
+    _atomic(out / "selection.json", lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
+    return out
+
+
+def _atomic(path, write):
+    """Write `path` through a hidden temporary file renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_selection(folder):
+    """Load a selection saved by :func:`write_selection`.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    ProbeSelection
+
+    Raises
+    ------
+    ValueError
+        If the folder is incomplete or of another version.
+    """
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "selection.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("version") != SELECTION_VERSION:
+        raise ValueError(f"{folder} holds no complete probe selection of version "
+                         f"{SELECTION_VERSION}; delete it and select the probes again")
+    # written by this workflow's own select step (trusted, same environment)
+    tables = pd.read_pickle(folder / "tables.pkl")
+    microarray = {}
+    for donor in meta["order"]:
+        values = np.load(folder / f"expression_{donor}.npy")
+        microarray[donor] = pd.DataFrame(values, index=tables["index"][donor],
+                                         columns=tables["columns"][donor], copy=False)
+    return ProbeSelection(microarray=microarray, annotation=tables["annotation"],
+                          probes=tables["probes"], donors=meta["donors"],
+                          options=meta["options"], sample_normed=meta["sample_normed"])
+
+
+def _process(atlas, atlas_info, data_dir, donors, selection, opts):
+    """The atlas-dependent body of :func:`process_ahba` (options already checked)."""
+    from abagen import correct, images, reporting, samples_, utils
+    from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
+    from abagen.utils import first_entry
+
+    # abagen tells surfaces from volumes by string suffix
+    if isinstance(atlas, (tuple, list)):
+        atlas = tuple(str(a) for a in atlas)
+    elif isinstance(atlas, os.PathLike):
+        atlas = str(atlas)
+    if isinstance(atlas_info, pd.DataFrame):
+        atlas_info = atlas_info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    atlas, group_atlas = images.coerce_atlas_to_dict(atlas, donors, atlas_info)
+    if not group_atlas:
+        raise ValueError("donor-specific (native-space) atlases are not supported")
+    all_labels = first_entry(atlas).labels
+    for tree in {id(t): t for t in atlas.values()}.values():
+        _speed_up_matching(tree)
+    # new dicts: the frames below are replaced, never changed in place, so a
+    # ProbeSelection can serve several atlases
+    microarray = dict(selection.microarray)
+    annotation = dict(selection.annotation)
+    probe_info = selection.probes
+
 
     centroids = []
     counts = pd.DataFrame(
@@ -390,11 +647,6 @@ def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
     sample_tables = []
     missing = opts["missing"]
     for subj in microarray:
-        if opts["lr_mirror"] is not None:
-            idx = pd.Series(range(1, len(microarray[subj]) + 1), name="sample_id")
-            microarray[subj].index = idx.copy()
-            annotation[subj].index = idx.copy()
-
         labels = atlas[subj].label_samples(annotation[subj], opts["tolerance"])
         table = annotation[subj].copy()
         table.insert(0, "donor", subj)
@@ -405,7 +657,7 @@ def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
         nz = np.asarray(labels != 0).squeeze()
         if nz.sum() == 0:
             LGR.warning("No samples matched to atlas for donor %s", subj)
-            microarray[subj].index = labels["label"]
+            microarray[subj] = microarray[subj].set_axis(labels["label"], axis=0)
             if missing == "centroids":
                 centroids += [(pd.DataFrame(), {})]
             continue
@@ -414,7 +666,7 @@ def _process(atlas, atlas_info, data_dir, donors, cache_dir, opts):
             annotation[subj] = annotation[subj].loc[nz]
             labels = labels.loc[nz]
         annot = annotation[subj][["structure"]] if opts["norm_structures"] else None
-        if opts["sample_norm"] is not None:
+        if opts["sample_norm"] is not None and not selection.sample_normed:
             microarray[subj] = correct.normalize_expression(
                 microarray[subj].T, norm=opts["sample_norm"], ignore_warn=True
             ).T

@@ -84,6 +84,17 @@ def all_cache_files(wildcards=None):
     return [f for d in DONORS for f in donor_cache_files(d)]
 
 
+# probe filtering + selection (itx.expression.select_probes): independent of the
+# atlas, so every atlas reads the same files and adding one does not redo it
+SELECTION_OPTIONS = ["ibf_threshold", "probe_selection", "donor_probes", "lr_mirror",
+                     "corrected_mni", "reannotated", "sample_norm"]
+
+
+def selection_files(wildcards=None):
+    return [f"{AHBA_DIR}/selection/expression_{d}.npy" for d in DONORS] + [
+        f"{AHBA_DIR}/selection/tables.pkl", f"{AHBA_DIR}/selection/selection.json"]
+
+
 def geneset_path(wildcards):
     return config["genesets"][wildcards.geneset]
 

@@ -20,9 +20,31 @@ rule ahba_cache:
         "../../scripts/rule_ahba_cache.py"
 
 
-rule expression:
+# Probe filtering and one-probe-per-gene selection need no atlas: done once and
+# reused by every atlas; changing one of SELECTION_OPTIONS (a param) reruns it.
+rule select_probes:
     input:
         cache=all_cache_files(),
+    output:
+        selection_files(),
+    params:
+        donors=DONORS,
+        options={k: config["expression"][k] for k in SELECTION_OPTIONS},
+    log:
+        "logs/select_probes.log",
+    threads: rule_threads("select_probes")
+    resources:
+        mem_mb=rule_mem_mb("select_probes"),
+        runtime=rule_runtime("select_probes"),
+    conda:
+        "../../envs/expression.yaml"
+    script:
+        "../../scripts/rule_select_probes.py"
+
+
+rule expression:
+    input:
+        selection=selection_files(),
     output:
         expression="results/{atlas}/expression.tsv",
         probes="results/{atlas}/probes.tsv",

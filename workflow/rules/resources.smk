@@ -19,6 +19,9 @@ _RESOURCE_DEFAULTS = {
     "fetch_donor": dict(mem_mb=500, runtime=60),
     # parses one donor's CSVs into the binary cache the expression rule reads
     "ahba_cache": dict(mem_mb=1000, mem_per_input_mb=1.5, runtime=5, runtime_per_gb=10),
+    # reads the filtered probes of every donor's cache: 1.95 GB peak for the
+    # 2.5 GB cache of full-size donors (README, "Probe-selection cache")
+    "select_probes": dict(mem_mb=1000, mem_per_input_mb=1.5, runtime=10, runtime_per_gb=5),
     # abagen holds every donor's microarray and PA-call tables in memory: about
     # 1.9 GB for the 2 GB cache of full-size donors (README), 0.5 GB on the demo
     "expression": dict(mem_mb=1000, mem_per_input_mb=1.5, runtime=10, runtime_per_gb=5),
