@@ -46,7 +46,6 @@ import functools
 import gzip
 import json
 import math
-import os
 import zlib
 from collections import OrderedDict
 from pathlib import Path
@@ -56,6 +55,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
+
+from .tables import atomic_path
 
 __all__ = [
     "DONOR_IDS",
@@ -190,15 +191,8 @@ def _atomic_write(path, write: Callable) -> Path:
     complete new one, never a truncated file under the real name.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
     return path
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .tables import atomic_path
+
 LGR = logging.getLogger(__name__)
 
 #: abagen's own defaults for the options the workflow exposes.
@@ -564,14 +566,8 @@ def write_selection(selection, out_dir):
 
 def _atomic(path, write):
     """Write `path` through a hidden temporary file renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
 
 
 def read_selection(folder):
