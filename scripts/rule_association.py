@@ -1,9 +1,9 @@
 """Rule association: every gene against one map, with spin p values."""
-from itx import analysis, nulls
+from itx import analysis, nullmaps
 from itx.tables import log_to_file, read_tsv, write_tsv
 
 log_to_file(snakemake.log[0])
-spins = nulls.load_spins(snakemake.input.spins)
+null = nullmaps.load_null_maps(snakemake.input.nulls)
 aligned = analysis.align(read_tsv(snakemake.input.expression), read_tsv(snakemake.input.map),
-                         spins.idx, spins.regions)
+                         null.values, null.regions)
 write_tsv(analysis.gene_association(aligned, method=snakemake.params.method), snakemake.output[0])

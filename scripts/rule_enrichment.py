@@ -1,12 +1,12 @@
 """Rule enrichment: one gene-set collection against one map."""
-from itx import analysis, genesets, nulls
+from itx import analysis, genesets, nullmaps
 from itx.tables import log_to_file, read_tsv, write_tsv
 
 log_to_file(snakemake.log[0])
 p = snakemake.params
-spins = nulls.load_spins(snakemake.input.spins)
+null = nullmaps.load_null_maps(snakemake.input.nulls)
 aligned = analysis.align(read_tsv(snakemake.input.expression), read_tsv(snakemake.input.map),
-                         spins.idx, spins.regions)
+                         null.values, null.regions)
 res = analysis.set_enrichment(
     aligned, genesets.read_gene_sets(snakemake.input.genesets), method=p.method,
     min_genes=p.min_genes, n_random=p.n_random, alternative=p.alternative, seed=p.seed,

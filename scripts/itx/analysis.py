@@ -50,7 +50,7 @@ class Aligned:
     excluded: pd.DataFrame
 
 
-def align(expression, map_values, spin_idx, spin_regions):
+def align(expression, map_values, nulls, null_regions):
     """Restrict expression, a map and its spin nulls to the usable regions.
 
     Parameters
@@ -59,10 +59,12 @@ def align(expression, map_values, spin_idx, spin_regions):
         ``results/{atlas}/expression.tsv``: first column ``region``, then genes.
     map_values : pandas.DataFrame
         ``results/{atlas}/{map}/map.tsv``: columns ``region`` and ``value``.
-    spin_idx : numpy.ndarray
-        (n_scope, n_perm) resampling indices (see :mod:`itx.nulls`).
-    spin_regions : sequence of str
-        Scope regions, the rows of `spin_idx`.
+    nulls : numpy.ndarray
+        (n_scope, n_perm) null maps of this map over the scope regions
+        (float, from :func:`itx.nullmaps.null_maps`), or map-independent
+        resampling indices (int; -1 = no value) applied to the map here.
+    null_regions : sequence of str
+        Scope regions, the rows of `nulls`.
 
     Returns
     -------
@@ -70,7 +72,7 @@ def align(expression, map_values, spin_idx, spin_regions):
     """
     expr = expression.set_index("region")
     values = map_values.set_index("region")["value"].astype(float)
-    scope = [str(r) for r in spin_regions]
+    scope = [str(r) for r in null_regions]
     for name, index in (("expression table", expr.index), ("map table", values.index)):
         absent = [r for r in scope if r not in index]
         if absent:
@@ -91,7 +93,14 @@ def align(expression, map_values, spin_idx, spin_regions):
             f"only {used.sum()} region(s) have both expression and a map value "
             f"(at least {MIN_REGIONS} needed); excluded: {excluded.to_dict('records')[:10]}"
         )
-    nulls = y_scope[np.asarray(spin_idx)][used]
+    nulls = np.asarray(nulls)
+    if nulls.ndim != 2 or nulls.shape[0] != len(scope):
+        raise ValueError(f"null maps of shape {nulls.shape} for {len(scope)} scope regions")
+    if nulls.dtype.kind in "iu":
+        from .nullmaps import apply_index
+
+        nulls = apply_index(y_scope, nulls)
+    nulls = np.asarray(nulls, dtype=np.float64)[used]
     return Aligned(
         expression=expr.to_numpy(float)[used],
         y=y_scope[used],

@@ -5,7 +5,7 @@ rule association:
     input:
         expression="results/{atlas}/expression.tsv",
         map="results/{atlas}/{map}/map.tsv",
-        spins="results/{atlas}/nulls/spins.npz",
+        nulls="results/{atlas}/{map}/nulls.npz",
     output:
         "results/{atlas}/{map}/genes.tsv",
     params:

@@ -2,14 +2,21 @@
 import os
 from pathlib import Path
 
+import sys
+
 import pandas as pd
 from snakemake.utils import validate
+
+# the workflow's own library (itx) decides things like the null family of a map,
+# so the DAG and the jobs cannot disagree
+sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 # pandas reads the sheet as strings so ids like "001" survive; empty cells -> ""
 MAPS = pd.read_csv(config["maps"], sep="\t", dtype=str, comment="#").fillna("")
-for _col, _default in (("column", ""), ("atlas", ""), ("sign", "1"), ("description", "")):
+for _col, _default in (("column", ""), ("atlas", ""), ("sign", "1"), ("description", ""),
+                       ("null_method", "")):
     if _col not in MAPS.columns:
         MAPS[_col] = _default
 MAPS.loc[MAPS["sign"] == "", "sign"] = "1"
@@ -36,6 +43,7 @@ wildcard_constraints:
     map="[A-Za-z0-9_.-]+",
     geneset="[A-Za-z0-9_.-]+",
     donor="[0-9]+",
+    method="alexander_bloch|vasa|hungarian|baum|cornblath",
 
 
 def maps_for_atlas(atlas):
@@ -93,6 +101,44 @@ SELECTION_OPTIONS = ["ibf_threshold", "probe_selection", "donor_probes", "lr_mir
 def selection_files(wildcards=None):
     return [f"{AHBA_DIR}/selection/expression_{d}.npy" for d in DONORS] + [
         f"{AHBA_DIR}/selection/tables.pkl", f"{AHBA_DIR}/selection/selection.json"]
+
+
+# --- nulls: which family each map gets (itx.nullmaps) -------------------------
+NULL_INDEX_METHODS = ["alexander_bloch", "vasa", "hungarian", "baum", "cornblath"]
+
+
+def atlas_has_surface(atlas):
+    """Whether an atlas has fsaverage label files (spins need them)."""
+    spec = config["atlases"][atlas]
+    return bool(spec.get("builtin") or spec.get("surface"))
+
+
+def map_null_method(wildcards):
+    """Cortical null method of a map: the sheet's null_method, else nulls.method ('auto' resolved)."""
+    from itx.nullmaps import resolve_method
+
+    row = map_row(wildcards)
+    chosen = row.get("null_method", "") or config["nulls"]["method"]
+    try:
+        return resolve_method(chosen, map_format=row["format"],
+                              has_surface=atlas_has_surface(wildcards.atlas))
+    except ValueError as err:
+        raise ValueError(f"{config['maps']}, map {wildcards.map!r}, atlas {wildcards.atlas!r}: "
+                         f"{err}") from None
+
+
+def map_null_inputs(wildcards):
+    """Inputs of map_nulls: the map, plus what its null family is made from."""
+    method = map_null_method(wildcards)
+    base = f"results/{wildcards.atlas}"
+    inputs = {"map": f"{base}/{wildcards.map}/map.tsv"}
+    if method in NULL_INDEX_METHODS:
+        inputs["spins"] = f"{base}/nulls/spins_{method}.npz"
+    if method in ("burt2020", "moran") or config["nulls"]["subcortex_method"] == "burt2020":
+        inputs["distance"] = f"{base}/nulls/distance.npz"
+    if method == "vertex_spin":
+        inputs["vertex"] = map_files(wildcards)
+    return inputs
 
 
 def geneset_path(wildcards):

@@ -5,7 +5,7 @@ rule enrichment:
     input:
         expression="results/{atlas}/expression.tsv",
         map="results/{atlas}/{map}/map.tsv",
-        spins="results/{atlas}/nulls/spins.npz",
+        nulls="results/{atlas}/{map}/nulls.npz",
         genesets=geneset_path,
     output:
         table="results/{atlas}/{map}/enrichment_{geneset}.tsv",

@@ -1,17 +1,20 @@
-# Stage 5: spatial nulls, once per atlas and scope, reused by every map.
+# Stage 5: spatial nulls. Map-independent parts (spins of the atlas's parcels,
+# permutations within subcortical structures, parcel distance matrices) are
+# made once per atlas and scope and reused by every map; each map then gets its
+# own null maps (results/{atlas}/{map}/nulls.npz) that every test reads.
 
 
 rule spins:
     output:
-        "results/{atlas}/nulls/spins.npz",
+        "results/{atlas}/nulls/spins_{method}.npz",
     params:
         atlas=lambda wc: config["atlases"][wc.atlas],
         scope=config["scope"],
-        method=config["nulls"]["method"],
+        method=lambda wc: wc.method,
         n_perm=config["nulls"]["n_perm"],
         seed=config["nulls"]["seed"],
     log:
-        "logs/spins_{atlas}.log",
+        "logs/spins_{atlas}_{method}.log",
     threads: rule_threads("spins")
     resources:
         mem_mb=rule_mem_mb("spins"),
@@ -20,3 +23,47 @@ rule spins:
         "../../envs/nulls.yaml"
     script:
         "../../scripts/rule_spins.py"
+
+
+rule null_distance:
+    output:
+        "results/{atlas}/nulls/distance.npz",
+    params:
+        atlas=lambda wc: config["atlases"][wc.atlas],
+        scope=config["scope"],
+    log:
+        "logs/null_distance_{atlas}.log",
+    threads: rule_threads("null_distance")
+    resources:
+        mem_mb=rule_mem_mb("null_distance"),
+        runtime=rule_runtime("null_distance"),
+    conda:
+        "../../envs/nulls.yaml"
+    script:
+        "../../scripts/rule_null_distance.py"
+
+
+rule map_nulls:
+    input:
+        unpack(map_null_inputs),
+    output:
+        "results/{atlas}/{map}/nulls.npz",
+    params:
+        atlas=lambda wc: config["atlases"][wc.atlas],
+        scope=config["scope"],
+        method=map_null_method,
+        subcortex_method=config["nulls"]["subcortex_method"],
+        n_perm=config["nulls"]["n_perm"],
+        seed=config["nulls"]["seed"],
+    log:
+        "logs/map_nulls_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("map_nulls")
+    resources:
+        mem_mb=rule_mem_mb("map_nulls"),
+        runtime=rule_runtime("map_nulls"),
+    conda:
+        "../../envs/nulls.yaml"
+    script:
+        "../../scripts/rule_map_nulls.py"

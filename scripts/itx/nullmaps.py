@@ -1,0 +1,356 @@
+"""Null maps for one brain map: choose a null family and assemble the scope.
+
+The null families live in :mod:`itx.nulls` (spins of parcel centroids or of
+a vertex-level map) and :mod:`itx.surrogates` (variogram-matched and Moran
+surrogates, permutations within subcortical structures). This module decides
+which family a map gets and puts the cortical and subcortical parts together,
+so that every downstream test (genes, gene sets, PLS, map comparisons) sees
+one matrix of null maps over the analysis scope:
+
+``values`` (n_scope, n_perm), null map ``j`` in column ``j``, rows in the
+order of the scope's region table, NaN where a null has no value for a
+region.
+
+Columns of the cortical and the subcortical part are paired (null ``j`` of
+the cortex with null ``j`` of the subcortex), so a cortex + subcortex map gets
+one coherent null per column. The two parts are independent: no accepted
+null moves a value between cortex and subcortex.
+
+Which null by default (``method: auto``), from the calibration on real genes
+(``docs/calibration.md``): a map given at vertex level (GIFTI) is spun
+before parcellating (``vertex_spin``, the reference); a parcel-level map on an
+atlas with a surface gets ``alexander_bloch``; an atlas with no surface
+(volume-only) gets variogram surrogates on Euclidean centroid distances
+(``burt2020``). Subcortical regions are permuted within structure class and
+hemisphere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CORTEX_METHODS",
+    "INDEX_METHODS",
+    "SUBCORTEX_METHODS",
+    "VALUE_METHODS",
+    "NullMaps",
+    "apply_index",
+    "derive_seed",
+    "is_cortex",
+    "load_null_maps",
+    "null_maps",
+    "resolve_method",
+    "save_null_maps",
+    "scope_index",
+    "subcortex_groups",
+]
+
+#: Spins of parcel centroids / vertices: map-independent resampling indices.
+INDEX_METHODS = ("alexander_bloch", "vasa", "hungarian", "baum", "cornblath")
+#: Surrogates made from the map's own values (map-dependent).
+VALUE_METHODS = ("burt2020", "moran")
+#: Every method for cortical regions; ``vertex_spin`` needs a vertex-level map.
+CORTEX_METHODS = INDEX_METHODS + VALUE_METHODS + ("vertex_spin",)
+#: Methods for subcortical regions.
+SUBCORTEX_METHODS = ("permute", "burt2020")
+
+NULL_FILE_FORMAT = "itx-nullmaps-1"
+
+
+def is_cortex(info: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the cortical rows of a region table."""
+    return (info["structure"].astype(str) == "cortex").to_numpy()
+
+
+def subcortex_groups(info: pd.DataFrame) -> np.ndarray:
+    """Exchangeability groups of non-cortical regions: structure x hemisphere.
+
+    A permutation null may only swap values between regions of the same
+    structure class (e.g. subcortex/brainstem) and hemisphere, so that left
+    and right, or brainstem and striatum, never trade values.
+    """
+    keys = info["structure"].astype(str) + "|" + info["hemisphere"].astype(str)
+    return pd.factorize(keys)[0]
+
+
+def derive_seed(seed: int, part: str) -> int:
+    """A reproducible seed for one part of the null (cortex, subcortex...).
+
+    Different parts must not share a random stream (their nulls would be
+    correlated by construction); deriving each from the user's seed and a
+    fixed tag keeps the whole null reproducible from one number.
+    """
+    tag = [ord(c) for c in part]
+    return int(np.random.SeedSequence([int(seed)] + tag).generate_state(1)[0])
+
+
+def resolve_method(method: str, *, map_format: str, has_surface: bool) -> str:
+    """The cortical null method a map gets.
+
+    Parameters
+    ----------
+    method : str
+        ``'auto'`` or one of :data:`CORTEX_METHODS`.
+    map_format : {'nifti', 'gifti', 'table'}
+        How the map was given.
+    has_surface : bool
+        Whether the atlas has fsaverage label files (spins need them).
+
+    Returns
+    -------
+    str
+        One of :data:`CORTEX_METHODS`.
+    """
+    if method == "auto":
+        if not has_surface:
+            return "burt2020"
+        return "vertex_spin" if map_format == "gifti" else "alexander_bloch"
+    if method not in CORTEX_METHODS:
+        raise ValueError(f"unknown null method {method!r}; choose 'auto' or one of "
+                         f"{list(CORTEX_METHODS)}")
+    if method == "vertex_spin" and map_format != "gifti":
+        raise ValueError(
+            f"null method 'vertex_spin' spins a vertex-level map, but this map is given as "
+            f"{map_format!r}; give the map as a GIFTI pair or choose a parcel-level method "
+            f"(e.g. alexander_bloch) in nulls.method or the sheet's null_method column")
+    if (method in INDEX_METHODS or method == "vertex_spin") and not has_surface:
+        raise ValueError(
+            f"null method {method!r} rotates the fsaverage sphere, but this atlas has no "
+            "surface label files; choose 'burt2020' or 'moran' (variogram / Moran surrogates "
+            "on centroid distances) or 'auto'")
+    return method
+
+
+def apply_index(values, idx) -> np.ndarray:
+    """Null maps ``values[idx]`` with NaN where an index is -1.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+        Map values in the row order the indices refer to.
+    idx : array_like of int, shape (n, n_perm)
+        Resampling indices; -1 marks "no value" (e.g. a parcel rotated into
+        the medial wall).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, n_perm)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"resampling indices must be integers, got {idx.dtype}")
+    if idx.ndim != 2 or idx.shape[0] != values.shape[0]:
+        raise ValueError(f"indices of shape {idx.shape} do not fit {values.shape[0]} values")
+    if idx.size and (idx.min() < -1 or idx.max() >= values.shape[0]):
+        raise ValueError("resampling indices out of range")
+    out = values[np.where(idx < 0, 0, idx)]
+    out[idx < 0] = np.nan
+    return out
+
+
+def _part_nulls(values, method, n_perm, seed, *, index=None, dist=None, groups=None):
+    """Null values for one part (cortex or subcortex) of the scope."""
+    if method in INDEX_METHODS or method == "permute":
+        if index is None:
+            if method != "permute":
+                raise ValueError(f"{method} nulls need the resampling indices of the spin rule")
+            from .surrogates import permute_within
+
+            index = permute_within(groups, n_perm, seed)
+        index = np.asarray(index)
+        if index.shape[1] != n_perm:
+            raise ValueError(f"the spin file holds {index.shape[1]} nulls, not n_perm = {n_perm}; "
+                             "rerun the spins rule")
+        return apply_index(values, index)
+    if method in VALUE_METHODS:
+        if dist is None:
+            raise ValueError(f"{method} surrogates need a parcel distance matrix")
+        from . import surrogates
+
+        make = surrogates.variogram_surrogates if method == "burt2020" else surrogates.moran_surrogates
+        return np.asarray(make(values, dist, n_perm, seed), dtype=np.float64)
+    raise ValueError(f"unknown null method {method!r}")
+
+
+def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
+              index=None, dist=None, vertex_nulls=None) -> np.ndarray:
+    """Null maps of one map over the analysis scope.
+
+    Parameters
+    ----------
+    values : array_like, shape (n_scope,)
+        Map values, rows of `info` (NaN = no value).
+    info : pandas.DataFrame
+        Scope region table (``id, label, hemisphere, structure, region``).
+    method : str
+        Cortical method, one of :data:`CORTEX_METHODS` (already resolved).
+    n_perm : int
+        Number of null maps.
+    seed : int
+        Seed; the cortex and subcortex parts get derived seeds.
+    subcortex_method : {'permute', 'burt2020'}
+        Method for the non-cortical rows.
+    index : array_like of int, shape (n_scope, n_perm), optional
+        Map-independent resampling indices over the whole scope (the spins
+        rule's output: cortical spins + subcortical permutations). Required
+        for spin methods.
+    dist : array_like, shape (n_scope, n_scope), optional
+        Parcel distance matrix over the scope (``inf`` between parts that
+        are not connected). Required for ``burt2020`` / ``moran``.
+    vertex_nulls : array_like, shape (n_cortex, n_perm), optional
+        Parcellated spins of the vertex-level map (``vertex_spin``), rows in
+        the order of the cortical rows of `info`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_scope, n_perm)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(info)
+    if values.shape != (n,):
+        raise ValueError(f"{values.shape[0]} map values for {n} scope regions")
+    if int(n_perm) < 1:
+        raise ValueError("n_perm must be at least 1")
+    if subcortex_method not in SUBCORTEX_METHODS:
+        raise ValueError(f"unknown subcortex null method {subcortex_method!r}; choose one of "
+                         f"{list(SUBCORTEX_METHODS)}")
+    cortex = is_cortex(info)
+    out = np.full((n, int(n_perm)), np.nan)
+    idx = None if index is None else np.asarray(index)
+    if idx is not None and idx.shape[0] != n:
+        raise ValueError(f"the spin file has {idx.shape[0]} rows for {n} scope regions; "
+                         "rerun the spins rule for this scope")
+    d = None if dist is None else np.asarray(dist, dtype=np.float64)
+    for part, mask, part_method in (("cortex", cortex, method),
+                                    ("subcortex", ~cortex, subcortex_method)):
+        if not mask.any():
+            continue
+        rows = np.flatnonzero(mask)
+        if part_method == "vertex_spin":
+            if vertex_nulls is None:
+                raise ValueError("vertex_spin needs the parcellated vertex-level nulls")
+            vn = np.asarray(vertex_nulls, dtype=np.float64)
+            if vn.shape != (rows.size, int(n_perm)):
+                raise ValueError(f"vertex-level nulls of shape {vn.shape}, expected "
+                                 f"{(rows.size, int(n_perm))}")
+            out[rows] = vn
+            continue
+        sub_idx = None
+        if idx is not None and part_method in INDEX_METHODS + ("permute",):
+            # indices over the whole scope: keep this part's rows and re-base them
+            part_idx = idx[rows]
+            pos = np.full(n, -1)
+            pos[rows] = np.arange(rows.size)
+            ok = part_idx >= 0
+            if (ok & ~mask[np.where(ok, part_idx, 0)]).any():
+                raise ValueError(f"the spin file moves values across the {part} boundary")
+            sub_idx = np.where(ok, pos[np.where(ok, part_idx, 0)], -1)
+        out[rows] = _part_nulls(
+            values[rows], part_method, int(n_perm), derive_seed(seed, part), index=sub_idx,
+            dist=None if d is None else d[np.ix_(rows, rows)],
+            groups=subcortex_groups(info.iloc[rows]),
+        )
+    return out
+
+
+def scope_index(atlas, info, method, n_perm, seed) -> np.ndarray:
+    """Map-independent resampling indices over a whole analysis scope.
+
+    Cortical rows get spins of the atlas's parcels (:func:`itx.nulls.spin_nulls`
+    on the fsaverage5 sphere), non-cortical rows permutations within structure
+    class and hemisphere (:func:`itx.surrogates.permute_within`); the result is
+    made once per atlas and reused by every map.
+
+    Parameters
+    ----------
+    atlas : itx.atlas.Atlas
+        Atlas with surface label files (for the cortical spins).
+    info : pandas.DataFrame
+        Scope region table (rows of the result).
+    method : str
+        Spin method, one of :data:`INDEX_METHODS`.
+    n_perm : int
+        Number of nulls.
+    seed : int
+        Seed; parts get :func:`derive_seed` seeds.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_scope, n_perm)
+        Indices into the rows of `info`; -1 = no value.
+    """
+    from . import nulls
+
+    if method not in INDEX_METHODS:
+        raise ValueError(f"{method!r} is not a spin method; choose one of {list(INDEX_METHODS)}")
+    cortex = is_cortex(info)
+    out = np.full((len(info), int(n_perm)), -1, dtype=np.int64)
+    if cortex.any():
+        if atlas.surface is None:
+            raise ValueError(
+                f"atlas {atlas.name!r} has no surface label files, so its parcels cannot be "
+                "spun; set nulls.method to 'burt2020', 'moran' or 'auto'")
+        rows = np.flatnonzero(cortex)
+        idx = np.asarray(nulls.spin_nulls(
+            atlas.surface, nulls.fsaverage5_spheres(), info["id"].iloc[rows].tolist(),
+            n_perm=int(n_perm), method=method, seed=derive_seed(seed, "cortex")))
+        out[rows] = np.where(idx >= 0, rows[np.where(idx >= 0, idx, 0)], -1)
+    if (~cortex).any():
+        from .surrogates import permute_within
+
+        rows = np.flatnonzero(~cortex)
+        idx = np.asarray(permute_within(subcortex_groups(info.iloc[rows]), int(n_perm),
+                                        derive_seed(seed, "subcortex")))
+        out[rows] = rows[idx]
+    return out
+
+
+class NullMaps(NamedTuple):
+    """Null maps read back by :func:`load_null_maps`."""
+
+    values: np.ndarray
+    regions: list
+    method: str
+    seed: int
+
+    @property
+    def n_perm(self) -> int:
+        return int(self.values.shape[1])
+
+
+def save_null_maps(path, values, regions: Sequence[str], method: str, seed: int) -> Path:
+    """Write null maps to a compressed ``.npz`` (no pickles).
+
+    Stored arrays: ``values`` (n_regions, n_perm) float64, ``regions``
+    (unicode), ``method``, ``seed``, ``format``.
+    """
+    from .tables import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"null file must end in .npz, got {path}")
+    values = np.asarray(values, dtype=np.float64)
+    regions = np.asarray([str(r) for r in regions])
+    if values.ndim != 2 or values.shape[0] != regions.size:
+        raise ValueError(f"null values of shape {values.shape} for {regions.size} regions")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, values=values, regions=regions, method=np.array(method),
+                                seed=np.array(int(seed), dtype=np.int64),
+                                format=np.array(NULL_FILE_FORMAT))
+    return path
+
+
+def load_null_maps(path) -> NullMaps:
+    """Read a file written by :func:`save_null_maps`."""
+    with np.load(path, allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != NULL_FILE_FORMAT:
+            raise ValueError(f"{path} is not an itx null-map file; rerun the map_nulls rule")
+        return NullMaps(values=z["values"], regions=z["regions"].tolist(),
+                        method=str(z["method"]), seed=int(z["seed"]))
