@@ -26,6 +26,15 @@ and verified; later fetches must match it (see :func:`fetch_donor`).
 The donor data can come from the Allen API (default), from a mirror URL
 template, or from a local folder holding zips or unpacked donors
 (see :func:`fetch_donor`).
+
+Two datasets are handled the same way: the microarray (all six donors, the
+default) and the RNA-seq of the two donors that have it (9861 and 10021),
+which abagen's ``probe_selection='rnaseq'`` reads from::
+
+    <data_dir>/rnaseq/rnaseq_donor{id}/
+        Genes.csv  Ontology.csv  RNAseqCounts.csv  RNAseqTPM.csv  SampleAnnot.csv
+
+(``fetch_donor(..., dataset="rnaseq")`` or :func:`fetch_rnaseq`).
 """
 
 from __future__ import annotations
@@ -69,6 +78,11 @@ __all__ = [
     "fetch_donor",
     "read_lock_file",
     "ChecksumError",
+    "DATASETS",
+    "RNASEQ_FILES",
+    "RNASEQ_DONOR_IDS",
+    "dataset_files",
+    "fetch_rnaseq",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,6 +98,23 @@ EXPECTED_FILES = (
     "SampleAnnot.csv",
     "Ontology.csv",
 )
+
+#: The five CSVs abagen's RNA-seq reader expects in each RNA-seq donor folder
+#: (abagen 0.1.3 ``datasets.fetch_rnaseq``; its ``rnaseq`` probe selection
+#: reads RNAseqTPM.csv and SampleAnnot.csv, the rest must merely exist).
+RNASEQ_FILES = (
+    "Genes.csv",
+    "Ontology.csv",
+    "RNAseqCounts.csv",
+    "RNAseqTPM.csv",
+    "SampleAnnot.csv",
+)
+
+#: The AHBA datasets this module fetches: dataset name -> its member CSVs.
+DATASETS: Mapping[str, tuple] = MappingProxyType({
+    "microarray": EXPECTED_FILES,
+    "rnaseq": RNASEQ_FILES,
+})
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -105,25 +136,39 @@ class Donor:
     size : int or None
         Size of the official zip in bytes, where known; used to reject a
         wrong or truncated download before it is unpacked.
+    rnaseq_file_id : int or None
+        Allen well-known-file id of the RNA-seq zip (only donors 9861 and
+        10021 were sequenced).
+    rnaseq_size : int or None
+        Size of the official RNA-seq zip in bytes, where known.
     """
 
     id: str
     uid: str
     file_id: int
     size: Optional[int] = None
+    rnaseq_file_id: Optional[int] = None
+    rnaseq_size: Optional[int] = None
 
     @property
     def folder_name(self) -> str:
         """Name of the donor folder abagen expects."""
         return f"normalized_microarray_donor{self.id}"
 
+    @property
+    def has_rnaseq(self) -> bool:
+        """Whether the Allen Institute published RNA-seq for this donor."""
+        return self.rnaseq_file_id is not None
 
-#: The six AHBA donors, keyed by donor id.
+
+#: The six AHBA donors, keyed by donor id. RNA-seq file ids as in abagen
+#: 0.1.3 (``datasets.fetch_rnaseq``); the RNA-seq zip sizes are not known
+#: here, so they are checked only against the lock file (first fetch records).
 DONORS: Mapping[str, Donor] = MappingProxyType({
     d.id: d
     for d in (
-        Donor("9861", "H0351.2001", 178238387, 425_988_059),
-        Donor("10021", "H0351.2002", 178238373, 400_957_002),
+        Donor("9861", "H0351.2001", 178238387, 425_988_059, rnaseq_file_id=278447594),
+        Donor("10021", "H0351.2002", 178238373, 400_957_002, rnaseq_file_id=278448166),
         Donor("12876", "H0351.1009", 178238359),
         Donor("14380", "H0351.1012", 178238316),
         Donor("15496", "H0351.1015", 178238266),
@@ -133,6 +178,9 @@ DONORS: Mapping[str, Donor] = MappingProxyType({
 
 #: Donor ids in the conventional order.
 DONOR_IDS = tuple(DONORS)
+
+#: The donors with RNA-seq data.
+RNASEQ_DONOR_IDS = tuple(d.id for d in DONORS.values() if d.has_rnaseq)
 
 
 class DownloadError(OSError):
@@ -183,8 +231,100 @@ def get_donor(donor: Union[str, int, Donor]) -> Donor:
     )
 
 
-def donor_dir(data_dir: PathLike, donor: Union[str, int, Donor]) -> Path:
-    """Return ``<data_dir>/microarray/normalized_microarray_donor{id}``.
+def dataset_files(dataset: str = "microarray") -> tuple:
+    """The CSVs abagen reads from each donor folder of `dataset`.
+
+    Parameters
+    ----------
+    dataset : {'microarray', 'rnaseq'}
+        AHBA dataset.
+
+    Returns
+    -------
+    tuple of str
+        :data:`EXPECTED_FILES` or :data:`RNASEQ_FILES`.
+
+    Raises
+    ------
+    ValueError
+        If `dataset` is not one of :data:`DATASETS`.
+    """
+    try:
+        return DATASETS[dataset]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown AHBA dataset {dataset!r}; expected one of {', '.join(DATASETS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Archive:
+    """One donor's archive of one dataset: everything that differs by dataset."""
+
+    donor: Donor
+    dataset: str
+
+    @property
+    def id(self) -> str:
+        return self.donor.id
+
+    @property
+    def uid(self) -> str:
+        return self.donor.uid
+
+    @property
+    def files(self) -> tuple:
+        return DATASETS[self.dataset]
+
+    @property
+    def subdir(self) -> str:
+        # abagen's dataset folder names equal the dataset names
+        return self.dataset
+
+    @property
+    def folder_name(self) -> str:
+        if self.dataset == "rnaseq":
+            return f"rnaseq_donor{self.id}"
+        return self.donor.folder_name
+
+    @property
+    def file_id(self) -> int:
+        return self.donor.rnaseq_file_id if self.dataset == "rnaseq" else self.donor.file_id
+
+    @property
+    def size(self) -> Optional[int]:
+        return self.donor.rnaseq_size if self.dataset == "rnaseq" else self.donor.size
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.dataset}/{self.id}"
+
+    @property
+    def label(self) -> str:
+        """How messages name it (``AHBA donor 9861``, ``AHBA RNA-seq donor 9861``)."""
+        return f"AHBA RNA-seq donor {self.id}" if self.dataset == "rnaseq" else f"AHBA donor {self.id}"
+
+
+def _archive(donor: Union[str, int, Donor], dataset: str = "microarray") -> _Archive:
+    """The archive of `donor` in `dataset`; a clear error if it does not exist."""
+    dataset_files(dataset)  # validates the name
+    d = get_donor(donor)
+    if dataset == "rnaseq" and not d.has_rnaseq:
+        raise ValueError(
+            f"AHBA donor {d.id} ({d.uid}) has no RNA-seq data: only donors "
+            f"{' and '.join(RNASEQ_DONOR_IDS)} were sequenced. Fetch RNA-seq for those "
+            "donors only (ahba.donors must include 9861 and/or 10021 when ahba.rnaseq is "
+            "true or expression.probe_selection is 'rnaseq')"
+        )
+    return _Archive(d, dataset)
+
+
+def donor_dir(data_dir: PathLike, donor: Union[str, int, Donor],
+              dataset: str = "microarray") -> Path:
+    """Return the donor folder abagen reads for `dataset`.
+
+    ``<data_dir>/microarray/normalized_microarray_donor{id}`` or
+    ``<data_dir>/rnaseq/rnaseq_donor{id}``.
 
     Parameters
     ----------
@@ -192,18 +332,26 @@ def donor_dir(data_dir: PathLike, donor: Union[str, int, Donor]) -> Path:
         abagen data directory.
     donor : str, int or Donor
         Donor id or UID.
+    dataset : {'microarray', 'rnaseq'}, default 'microarray'
+        AHBA dataset.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        Unknown donor or dataset, or RNA-seq for a donor that has none.
     """
-    return Path(data_dir) / "microarray" / get_donor(donor).folder_name
+    a = _archive(donor, dataset)
+    return Path(data_dir) / a.subdir / a.folder_name
 
 
-def _missing_files(folder: Path) -> list:
+def _missing_files(folder: Path, files: tuple = EXPECTED_FILES) -> list:
     """Names of expected files that are absent, not regular files, or empty."""
     missing = []
-    for name in EXPECTED_FILES:
+    for name in files:
         p = folder / name
         try:
             st = p.stat()
@@ -215,20 +363,23 @@ def _missing_files(folder: Path) -> list:
     return missing
 
 
-def is_donor_complete(folder: PathLike) -> bool:
+def is_donor_complete(folder: PathLike, dataset: str = "microarray") -> bool:
     """Whether ``folder`` holds the five expected CSVs, each non-empty.
 
     Parameters
     ----------
     folder : path-like
         A donor folder.
+    dataset : {'microarray', 'rnaseq'}, default 'microarray'
+        Which CSVs to expect (:func:`dataset_files`).
 
     Returns
     -------
     bool
     """
+    files = dataset_files(dataset)
     folder = Path(folder)
-    return folder.is_dir() and not _missing_files(folder)
+    return folder.is_dir() and not _missing_files(folder, files)
 
 
 # ---------------------------------------------------------------------------
@@ -626,7 +777,7 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> Optional[str]:
     return None
 
 
-def verify_donor_zip(path: PathLike) -> dict:
+def verify_donor_zip(path: PathLike, dataset: str = "microarray") -> dict:
     """Check that ``path`` is a zip holding the five AHBA donor CSVs.
 
     The members may be at the top level or all inside one folder. Any
@@ -639,6 +790,9 @@ def verify_donor_zip(path: PathLike) -> dict:
     ----------
     path : path-like
         The zip file.
+    dataset : {'microarray', 'rnaseq'}, default 'microarray'
+        Which five CSVs it must hold (:func:`dataset_files`); other members
+        (e.g. the ``Contents.txt`` of the Allen zips) are ignored.
 
     Returns
     -------
@@ -653,9 +807,11 @@ def verify_donor_zip(path: PathLike) -> dict:
         If it is not a readable zip (e.g. truncated download or HTML error
         page), has unsafe members, or lacks expected members.
     """
+    files = dataset_files(dataset)
+    kind = "RNA-seq donor" if dataset == "rnaseq" else "donor"
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"donor archive {path} does not exist")
+        raise FileNotFoundError(f"{kind} archive {path} does not exist")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -677,7 +833,7 @@ def verify_donor_zip(path: PathLike) -> dict:
         if info.is_dir():
             continue
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-        if len(parts) > 2 or parts[-1] not in EXPECTED_FILES:
+        if len(parts) > 2 or parts[-1] not in files:
             continue
         found.setdefault(parts[-1], []).append((parts[:-1], info))
 
@@ -686,11 +842,11 @@ def verify_donor_zip(path: PathLike) -> dict:
         raise DonorArchiveError(
             f"{path} holds more than one copy of {', '.join(dupes)}; cannot tell which to use"
         )
-    missing = [n for n in EXPECTED_FILES if n not in found]
+    missing = [n for n in files if n not in found]
     if missing:
         raise DonorArchiveError(
-            f"{path} is not an AHBA donor archive: missing {', '.join(missing)} "
-            f"(expected {', '.join(EXPECTED_FILES)} at the top level or in one folder)"
+            f"{path} is not an AHBA {kind} archive: missing {', '.join(missing)} "
+            f"(expected {', '.join(files)} at the top level or in one folder)"
         )
     folders = {v[0][0] for v in found.values()}
     if len(folders) > 1:
@@ -724,7 +880,8 @@ def _install_dir(tmpdir: Path, target: Path) -> None:
     shutil.rmtree(stale, ignore_errors=True)
 
 
-def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
+def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike,
+                      dataset: str = "microarray") -> Path:
     """Extract the five donor CSVs of a verified zip into ``donor_dir``.
 
     Only the five expected members are read, and they are written under
@@ -741,6 +898,8 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
         Destination folder, e.g.
         ``<data_dir>/microarray/normalized_microarray_donor9861``. An
         existing folder there is replaced.
+    dataset : {'microarray', 'rnaseq'}, default 'microarray'
+        Which five CSVs to extract (:func:`dataset_files`).
 
     Returns
     -------
@@ -755,13 +914,13 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
     """
     zip_path = Path(zip_path)
     target = Path(donor_dir)
-    members = verify_donor_zip(zip_path)
+    members = verify_donor_zip(zip_path, dataset)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = _temp_name(target)
     tmpdir.mkdir()
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for name in EXPECTED_FILES:
+            for name in dataset_files(dataset):
                 info = zf.getinfo(members[name])
                 out = tmpdir / name
                 try:
@@ -789,13 +948,13 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def _link_or_copy_dir(src: Path, target: Path) -> None:
+def _link_or_copy_dir(src: Path, target: Path, files: tuple = EXPECTED_FILES) -> None:
     """Hard-link the five files of ``src`` into a new ``target`` folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = _temp_name(target)
     tmpdir.mkdir()
     try:
-        for name in EXPECTED_FILES:
+        for name in files:
             try:
                 # A hard link costs no space for multi-GB CSVs; abagen only reads.
                 os.link(src / name, tmpdir / name)
@@ -812,20 +971,32 @@ def _is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
-def _mirror_url(template: str, d: Donor) -> str:
-    if not any(k in template for k in ("{file_id}", "{donor}", "{uid}")):
+def _mirror_url(template: str, d: Union[Donor, _Archive]) -> str:
+    a = d if isinstance(d, _Archive) else _Archive(d, "microarray")
+    if not any(k in template for k in ("{file_id}", "{donor}", "{uid}", "{folder}", "{dataset}")):
         raise ValueError(
             f"mirror URL {template!r} has no placeholder, so every donor would get the "
             "same file; set ahba.source to a template such as "
             "'https://mirror.example/ahba/{file_id}' or "
             "'.../normalized_microarray_donor{donor}.zip'"
         )
+    if a.dataset != "microarray" and not any(
+            k in template for k in ("{file_id}", "{folder}", "{dataset}")):
+        # {donor}/{uid} alone name the donor, not the dataset: the RNA-seq
+        # fetch would get the (400 MB) microarray zip of the same donor
+        raise ValueError(
+            f"mirror URL template {template!r} gives {a.label} the same URL as its "
+            "microarray archive (it only has {donor}/{uid}); use {file_id} (the Allen file "
+            "id of each archive), {folder} (normalized_microarray_donor9861 / "
+            "rnaseq_donor9861) or {dataset} (microarray / rnaseq) in ahba.source"
+        )
     try:
-        return template.format(file_id=d.file_id, donor=d.id, uid=d.uid)
+        return template.format(file_id=a.file_id, donor=a.id, uid=a.uid,
+                               folder=a.folder_name, dataset=a.dataset)
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(
             f"mirror URL template {template!r} is invalid ({exc!r}); the allowed "
-            "placeholders are {file_id}, {donor} and {uid}"
+            "placeholders are {file_id}, {donor}, {uid}, {folder} and {dataset}"
         ) from exc
 
 
@@ -841,6 +1012,7 @@ def fetch_donor(
     keep_zip: bool = False,
     session: Optional[requests.Session] = None,
     lock_file: Optional[PathLike] = None,
+    dataset: str = "microarray",
 ) -> Path:
     """Make sure one complete AHBA donor folder exists under ``data_dir``.
 
@@ -850,9 +1022,10 @@ def fetch_donor(
 
     - ``None`` or ``"allen"``: the official Allen API URL (:data:`AHBA_URL`),
       with the known archive size checked where known.
-    - an ``http(s)://`` string with ``{file_id}``, ``{donor}`` or ``{uid}``
-      placeholders: a mirror URL template (size not assumed: a mirror may
-      repack; the zip is still verified).
+    - an ``http(s)://`` string with ``{file_id}``, ``{donor}``, ``{uid}``,
+      ``{folder}`` (the donor folder name) or ``{dataset}`` placeholders: a
+      mirror URL template (size not assumed: a mirror may repack; the zip is
+      still verified).
     - a local folder, searched in this order: an unpacked
       ``normalized_microarray_donor{id}/`` (also under ``microarray/``, i.e.
       another abagen data_dir), hard-linked into place (copied across
@@ -865,6 +1038,13 @@ def fetch_donor(
     downloaded zip that fails verification is deleted and fetched once more
     (a second failure is an error; nothing is left behind) and the zip is
     removed after extraction unless ``keep_zip``.
+
+    With ``dataset="rnaseq"`` everything is the same for the donor's RNA-seq
+    archive: folder ``<data_dir>/rnaseq/rnaseq_donor{id}/`` (the five
+    :data:`RNASEQ_FILES`), Allen file id ``Donor.rnaseq_file_id``, local
+    names ``rnaseq_donor{id}/`` (also under ``rnaseq/``),
+    ``rnaseq_donor{id}.zip``, ``{file_id}.zip`` or ``{file_id}``, and
+    lock-file key ``rnaseq/<id>``. Only donors 9861 and 10021 have RNA-seq.
 
     The whole step runs under an exclusive per-donor lock; on entry it
     deletes temporary files and folders a killed run may have left for this
@@ -890,6 +1070,8 @@ def fetch_donor(
         Keep a downloaded zip after extraction.
     lock_file : path-like, optional
         JSON lock file of archive sizes and checksums (created if absent).
+    dataset : {'microarray', 'rnaseq'}, default 'microarray'
+        Which AHBA archive of the donor to fetch.
 
     Returns
     -------
@@ -899,7 +1081,8 @@ def fetch_donor(
     Raises
     ------
     ValueError
-        Unknown donor or malformed ``source``.
+        Unknown donor or dataset, RNA-seq requested for a donor without it,
+        or malformed ``source``.
     FileNotFoundError
         ``source`` is a folder without this donor.
     DownloadError
@@ -907,19 +1090,60 @@ def fetch_donor(
     DonorArchiveError
         The archive is not a valid donor zip.
     """
-    d = get_donor(donor)
-    target = donor_dir(data_dir, d)
-    if is_donor_complete(target):
+    a = _archive(donor, dataset)
+    target = donor_dir(data_dir, a.donor, dataset)
+    if is_donor_complete(target, dataset):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(target.parent / f".{d.folder_name}.lock"):
-        if is_donor_complete(target):  # another process finished it meanwhile
+    with _exclusive(target.parent / f".{a.folder_name}.lock"):
+        if is_donor_complete(target, dataset):  # another process finished it meanwhile
             return target
         _remove_stale(target)
-        return _fetch_donor_locked(d, target, source, retries=retries, timeout=timeout,
+        return _fetch_donor_locked(a, target, source, retries=retries, timeout=timeout,
                                    progress=progress, backoff=backoff, keep_zip=keep_zip,
                                    session=session,
                                    lock_file=None if lock_file is None else Path(lock_file))
+
+
+def fetch_rnaseq(
+    donor: Union[str, int, Donor],
+    data_dir: PathLike,
+    source: Optional[PathLike] = None,
+    **kwargs,
+) -> Path:
+    """Make sure one complete AHBA RNA-seq donor folder exists under ``data_dir``.
+
+    ``fetch_donor(donor, data_dir, source, dataset="rnaseq", **kwargs)``:
+    ``<data_dir>/rnaseq/rnaseq_donor{id}/`` with :data:`RNASEQ_FILES`, where
+    abagen's ``probe_selection='rnaseq'`` looks for them (with
+    ``$ABAGEN_DATA`` pointing at `data_dir`).
+
+    Parameters
+    ----------
+    donor : str, int or Donor
+        ``9861`` or ``10021`` (the only donors with RNA-seq), or their UIDs.
+    data_dir : path-like
+        abagen data directory.
+    source : str or path-like, optional
+        As for :func:`fetch_donor`; a mirror template must tell the RNA-seq
+        archive from the microarray one (``{file_id}``, ``{folder}`` or
+        ``{dataset}``).
+    **kwargs
+        Other keyword arguments of :func:`fetch_donor`.
+
+    Returns
+    -------
+    pathlib.Path
+        The complete RNA-seq donor folder.
+
+    Raises
+    ------
+    ValueError
+        For a donor without RNA-seq (the message names the two that have it).
+    """
+    if "dataset" in kwargs:
+        raise TypeError("fetch_rnaseq() fetches dataset 'rnaseq'; use fetch_donor() for others")
+    return fetch_donor(donor, data_dir, source, dataset="rnaseq", **kwargs)
 
 
 def _remove_stale(target: Path) -> None:
@@ -938,24 +1162,24 @@ def _remove_stale(target: Path) -> None:
         _remove(p)
 
 
-def _fetch_donor_locked(d: Donor, target: Path, source, *, retries, timeout, progress,
+def _fetch_donor_locked(a: _Archive, target: Path, source, *, retries, timeout, progress,
                         backoff, keep_zip, session, lock_file) -> Path:
     src = "allen" if source is None else source
     if isinstance(src, str) and (src.strip().lower() == "allen" or _is_url(src.strip())):
         src = src.strip()
         if src.lower() == "allen":
-            url, size = AHBA_URL.format(file_id=d.file_id), d.size
+            url, size = AHBA_URL.format(file_id=a.file_id), a.size
         else:
-            url, size = _mirror_url(src, d), None
-        return _fetch_remote(d, target, url, size, retries=retries, timeout=timeout,
+            url, size = _mirror_url(src, a), None
+        return _fetch_remote(a, target, url, size, retries=retries, timeout=timeout,
                              progress=progress, backoff=backoff, keep_zip=keep_zip,
                              session=session, lock_file=lock_file)
     if isinstance(src, str) and "://" in src:
         raise ValueError(
-            f"AHBA donor {d.id}: unsupported source {src!r}; set ahba.source to 'allen', "
+            f"{a.label}: unsupported source {src!r}; set ahba.source to 'allen', "
             "an http(s):// mirror URL template with {file_id} or {donor}, or a local folder"
         )
-    return _fetch_local(d, target, Path(src).expanduser(), lock_file)
+    return _fetch_local(a, target, Path(src).expanduser(), lock_file)
 
 
 def read_lock_file(path: PathLike) -> dict:
@@ -969,7 +1193,8 @@ def read_lock_file(path: PathLike) -> dict:
     Returns
     -------
     dict
-        ``"microarray/<donor id>"`` -> ``{"size", "sha256", "url", "recorded"}``.
+        ``"microarray/<donor id>"`` or ``"rnaseq/<donor id>"`` ->
+        ``{"size", "sha256", "url", "recorded"}``.
 
     Raises
     ------
@@ -991,17 +1216,18 @@ def read_lock_file(path: PathLike) -> dict:
     return data["archives"]
 
 
-def _lock_key(d: Donor) -> str:
-    return f"microarray/{d.id}"
+def _lock_key(d: Union[Donor, _Archive]) -> str:
+    a = d if isinstance(d, _Archive) else _Archive(d, "microarray")
+    return a.lock_key
 
 
-def _record_in_lock(lock_file: Path, d: Donor, archive: Path, origin: str) -> None:
+def _record_in_lock(lock_file: Path, a: _Archive, archive: Path, origin: str) -> None:
     """Add the archive's size and SHA-256 to the lock file (if not there yet)."""
     with _exclusive(lock_file.with_name(f".{lock_file.name}.lock")):
         archives = read_lock_file(lock_file)
-        if _lock_key(d) in archives:
+        if a.lock_key in archives:
             return
-        archives[_lock_key(d)] = {
+        archives[a.lock_key] = {
             "size": archive.stat().st_size,
             "sha256": _sha256_file(archive),
             "url": origin,
@@ -1015,27 +1241,27 @@ def _record_in_lock(lock_file: Path, d: Donor, archive: Path, origin: str) -> No
         os.replace(tmp, lock_file)
 
 
-def _check_against_lock(lock_file: Optional[Path], d: Donor, archive: Path) -> None:
+def _check_against_lock(lock_file: Optional[Path], a: _Archive, archive: Path) -> None:
     """Raise ChecksumError if `archive` differs from its lock-file entry."""
     if lock_file is None:
         return
-    entry = read_lock_file(lock_file).get(_lock_key(d))
+    entry = read_lock_file(lock_file).get(a.lock_key)
     if entry is None:
         return
     size = archive.stat().st_size
     if size != entry["size"] or _sha256_file(archive) != entry["sha256"]:
         raise ChecksumError(
-            f"AHBA donor {d.id}: {archive} does not match the size/SHA-256 recorded in "
+            f"{a.label}: {archive} does not match the size/SHA-256 recorded in "
             f"{lock_file} (from {entry.get('url')}, {entry.get('recorded')}). If the "
             "archive really changed, delete that entry (or the lock file) and fetch again"
         )
 
 
-def _fetch_remote(d: Donor, target: Path, url: str, size: Optional[int], *,
+def _fetch_remote(a: _Archive, target: Path, url: str, size: Optional[int], *,
                   retries, timeout, progress, backoff, keep_zip, session,
                   lock_file: Optional[Path] = None) -> Path:
-    zip_path = target.parent / f"{d.folder_name}.zip"
-    entry = read_lock_file(lock_file).get(_lock_key(d)) if lock_file else None
+    zip_path = target.parent / f"{a.folder_name}.zip"
+    entry = read_lock_file(lock_file).get(a.lock_key) if lock_file else None
     if entry is not None:
         size = entry["size"]  # the recorded archive, whatever the source
     sha256 = entry["sha256"] if entry is not None else None
@@ -1047,8 +1273,8 @@ def _fetch_remote(d: Donor, target: Path, url: str, size: Optional[int], *,
                 raise DonorArchiveError(f"{zip_path} has the wrong size")
             if sha256 is not None and _sha256_file(zip_path) != sha256:
                 raise DonorArchiveError(f"{zip_path} has the wrong SHA-256")
-            verify_donor_zip(zip_path)
-            log.info("donor %s: reusing %s", d.id, zip_path)
+            verify_donor_zip(zip_path, a.dataset)
+            log.info("%s: reusing %s", a.label, zip_path)
         except DonorArchiveError:
             zip_path.unlink()
     hint = (f" The lock file {lock_file} says it should be {size} bytes with SHA-256 "
@@ -1062,71 +1288,71 @@ def _fetch_remote(d: Donor, target: Path, url: str, size: Optional[int], *,
                          timeout=timeout, progress=progress, backoff=backoff, session=session)
             except ChecksumError as exc:
                 if attempt == 1:
-                    log.warning("donor %s: %s; fetching it again", d.id, exc)
+                    log.warning("%s: %s; fetching it again", a.label, exc)
                     continue
-                raise ChecksumError(f"AHBA donor {d.id} ({d.uid}): {exc}.{hint}") from exc
+                raise ChecksumError(f"{a.label} ({a.uid}): {exc}.{hint}") from exc
             except DownloadError as exc:
                 raise DownloadError(
-                    f"AHBA donor {d.id} ({d.uid}): {exc}.{hint} Check the network, or set "
-                    "ahba.source to a folder containing normalized_microarray_donor"
-                    f"{d.id}.zip (or the unpacked folder) or to a mirror URL template"
+                    f"{a.label} ({a.uid}): {exc}.{hint} Check the network, or set "
+                    f"ahba.source to a folder containing {a.folder_name}.zip (or the "
+                    "unpacked folder) or to a mirror URL template"
                 ) from exc
         try:
-            extract_donor_zip(zip_path, target)
+            extract_donor_zip(zip_path, target, a.dataset)
         except DonorArchiveError as exc:
             # A bad archive would fail the same way next time: delete it and
             # download it again (once).
             zip_path.unlink(missing_ok=True)
             if attempt == 1:
-                log.warning("donor %s: archive from %s unusable (%s); fetching it again",
-                            d.id, url, exc)
+                log.warning("%s: archive from %s unusable (%s); fetching it again",
+                            a.label, url, exc)
                 continue
             raise DonorArchiveError(
-                f"AHBA donor {d.id}: the archive downloaded from {url} is unusable (twice) "
+                f"{a.label}: the archive downloaded from {url} is unusable (twice) "
                 f"and was deleted: {exc}"
             ) from exc
         break
     if lock_file is not None:
-        _record_in_lock(lock_file, d, zip_path, url)
+        _record_in_lock(lock_file, a, zip_path, url)
     if not keep_zip:
         zip_path.unlink(missing_ok=True)
     return target
 
 
-def _fetch_local(d: Donor, target: Path, src: Path, lock_file: Optional[Path] = None) -> Path:
+def _fetch_local(a: _Archive, target: Path, src: Path, lock_file: Optional[Path] = None) -> Path:
     hint = (
-        f"set ahba.source to a folder containing {d.folder_name}/ (unpacked, or under "
-        f"microarray/ as in an abagen data_dir) or {d.folder_name}.zip or {d.file_id}.zip, "
+        f"set ahba.source to a folder containing {a.folder_name}/ (unpacked, or under "
+        f"{a.subdir}/ as in an abagen data_dir) or {a.folder_name}.zip or {a.file_id}.zip, "
         "or to 'allen' to download"
     )
     if not src.is_dir():
         raise FileNotFoundError(
-            f"AHBA donor {d.id}: source folder {src} does not exist or is not a folder; {hint}"
+            f"{a.label}: source folder {src} does not exist or is not a folder; {hint}"
         )
     problems = []
-    for folder in (src / d.folder_name, src / "microarray" / d.folder_name):
+    for folder in (src / a.folder_name, src / a.subdir / a.folder_name):
         if not folder.is_dir():
             continue
-        missing = _missing_files(folder)
+        missing = _missing_files(folder, a.files)
         if missing:
             problems.append(f"{folder} lacks or has empty {', '.join(missing)}")
             continue
         if folder.resolve() == target.resolve():
             return target  # pragma: no cover - complete target returned earlier
-        _link_or_copy_dir(folder, target)
+        _link_or_copy_dir(folder, target, a.files)
         return target
-    for zip_path in (src / f"{d.folder_name}.zip", src / f"{d.file_id}.zip", src / str(d.file_id)):
+    for zip_path in (src / f"{a.folder_name}.zip", src / f"{a.file_id}.zip", src / str(a.file_id)):
         if zip_path.is_file():
-            _check_against_lock(lock_file, d, zip_path)
+            _check_against_lock(lock_file, a, zip_path)
             try:
-                extract_donor_zip(zip_path, target)
+                extract_donor_zip(zip_path, target, a.dataset)
             except DonorArchiveError as exc:
                 # The user's own file: report it, never delete it.
-                raise DonorArchiveError(f"AHBA donor {d.id}: {exc}; {hint}") from exc
+                raise DonorArchiveError(f"{a.label}: {exc}; {hint}") from exc
             if lock_file is not None:
-                _record_in_lock(lock_file, d, zip_path, str(zip_path))
+                _record_in_lock(lock_file, a, zip_path, str(zip_path))
             return target
     detail = f" ({'; '.join(problems)})" if problems else ""
     raise FileNotFoundError(
-        f"AHBA donor {d.id}: nothing usable for it in {src}{detail}; {hint}"
+        f"{a.label}: nothing usable for it in {src}{detail}; {hint}"
     )
