@@ -36,12 +36,30 @@ def _parcel_means(values, labels, ids):
     return means
 
 
-def parcellate_volume(map_img, atlas_img, info):
+def _map_coverage(img, atlas_affine, labels):
+    """Fraction of the atlas's labelled voxels inside the map's field of view."""
+    ijk = np.column_stack(np.nonzero(labels > 0))
+    if ijk.size == 0:
+        return 0.0
+    # atlas voxel -> world -> map voxel, for a thinned set of voxels (a few
+    # thousand are plenty for a fraction and keep this cheap on 1 mm atlases)
+    ijk = ijk[:: max(1, len(ijk) // 20000)]
+    world = ijk @ atlas_affine[:3, :3].T + atlas_affine[:3, 3]
+    inv = np.linalg.inv(img.affine)
+    vox = world @ inv[:3, :3].T + inv[:3, 3]
+    inside = np.all((vox > -0.5) & (vox < np.array(img.shape[:3]) - 0.5), axis=1)
+    return float(inside.mean())
+
+
+def parcellate_volume(map_img, atlas_img, info, *, min_coverage=0.5):
     """Mean of a volumetric map within each parcel of a volumetric atlas.
 
-    The map is resampled onto the atlas grid with nilearn (continuous
-    interpolation) when grids differ; voxels that are NaN in the map are
-    ignored, so a parcel with no finite voxel gets NaN.
+    The map may be on any grid (1, 2, 3 mm, cropped, other orientation) as
+    long as it is in MNI152 world coordinates: when grids differ it is
+    resampled onto the atlas grid with nilearn (continuous interpolation;
+    atlas voxels outside the map's field of view get NaN, not 0, so they
+    do not pull parcel means towards zero). Voxels that are NaN in the map
+    are ignored, so a parcel with no finite voxel gets NaN.
 
     Parameters
     ----------
@@ -51,11 +69,21 @@ def parcellate_volume(map_img, atlas_img, info):
         3D integer label image in MNI152 space.
     info : pandas.DataFrame
         Region table with ``id`` and ``region``.
+    min_coverage : float
+        Smallest fraction of the atlas's labelled voxels the map's field of
+        view must cover; less means the map is not in MNI152 space (or its
+        affine is wrong) and is an error.
 
     Returns
     -------
     pandas.Series
         Parcel means indexed by region.
+
+    Raises
+    ------
+    ValueError
+        The map is not one 3D volume, does not overlap the atlas enough
+        (wrong space or affine), or gives no finite value in any parcel.
     """
     from nilearn import image
 
@@ -65,25 +93,86 @@ def parcellate_volume(map_img, atlas_img, info):
     if len(img.shape) == 4 and img.shape[3] == 1:
         img = image.index_img(img, 0)
     if len(img.shape) != 3:
-        raise ValueError(f"{src}: expected a 3D volume, got shape {img.shape}")
-    if img.shape != atlas.shape or not np.allclose(img.affine, atlas.affine):
-        img = image.resample_to_img(img, atlas, interpolation="continuous")
-    data = np.asarray(img.get_fdata(dtype=np.float64))
+        raise ValueError(
+            f"{src}: expected a 3D volume, got shape {img.shape}; give one map per file "
+            "(split a 4D series, e.g. with nilearn.image.index_img)"
+        )
     labels = np.asarray(atlas.dataobj).astype(int)
+    if labels.ndim == 4:
+        labels = labels[..., 0]
+    same_grid = img.shape == atlas.shape[:3] and np.allclose(img.affine, atlas.affine)
+    if not same_grid:
+        coverage = _map_coverage(img, atlas.affine, labels)
+        if coverage < min_coverage:
+            raise ValueError(
+                f"{src}: its field of view covers {coverage:.0%} of the atlas's parcels, so it "
+                "is not in MNI152 space (or its affine is wrong); register the map to MNI152 "
+                "(e.g. MNI152NLin2009cAsym or FSL's MNI152) before using it"
+            )
+        img = image.resample_to_img(img, atlas, interpolation="continuous",
+                                    fill_value=np.nan)
+    data = np.asarray(img.get_fdata(dtype=np.float64))
     ids = info["id"].to_numpy(int)
     values = _parcel_means(data, labels, ids)
+    if not np.isfinite(values).any():
+        raise ValueError(
+            f"{src}: no parcel of the atlas has a finite map value (all NaN or outside the "
+            "map); check that the map is in MNI152 space and not empty"
+        )
     return pd.Series(values, index=pd.Index(info["region"], name="region"), name="value")
+
+
+#: Vertices per hemisphere of each fsaverage density.
+DENSITIES = {"fsaverage5": 10242, "fsaverage6": 40962, "fsaverage7": 163842}
+
+
+def _density(n, path):
+    for name, count in DENSITIES.items():
+        if count == n:
+            return name
+    raise ValueError(
+        f"{path}: {n} vertices is not an fsaverage mesh (fsaverage5: 10,242, fsaverage6: "
+        "40,962, fsaverage/fsaverage7: 163,842 per hemisphere); resample the map to "
+        "fsaverage (e.g. with neuromaps.transforms) first"
+    )
+
+
+def _load_vertex_values(path, dtype=float):
+    """One value per vertex from a GIFTI (path or image)."""
+    import nibabel as nib
+
+    img = path if isinstance(path, nib.gifti.GiftiImage) else nib.load(str(path))
+    if not isinstance(img, nib.gifti.GiftiImage):
+        raise ValueError(f"{path}: not a GIFTI file; surface maps are (left, right) "
+                         ".func.gii/.shape.gii pairs")
+    if len(img.darrays) != 1:
+        raise ValueError(f"{path}: {len(img.darrays)} data arrays; give one map per file "
+                         "(one value per vertex)")
+    data = np.asarray(img.darrays[0].data)
+    if data.ndim == 2 and 1 in data.shape:
+        data = data.ravel()
+    if data.ndim != 1:
+        raise ValueError(f"{path}: expected one value per vertex, got shape {data.shape}")
+    return data.astype(dtype)
 
 
 def parcellate_surface(map_giftis, label_giftis, info):
     """Mean of a surface map (left, right GIFTI pair) within each surface parcel.
 
+    Map and atlas may be on different fsaverage densities (5, 6 or 7). The
+    meshes are nested (the first 10,242 vertices of fsaverage6/7 are the
+    fsaverage5 vertices, the first 40,962 of fsaverage7 the fsaverage6
+    ones), so both are taken at the coarser of the two densities: its
+    vertices exist on both meshes, and the map's values and the atlas's
+    labels there are exact (no interpolation). A parcel too small to keep a
+    vertex at the coarser density gets NaN.
+
     Parameters
     ----------
     map_giftis : tuple of str or os.PathLike
         (left, right) func/shape GIFTIs with one value per vertex.
-    label_giftis : tuple of str or os.PathLike
-        (left, right) label GIFTIs of the atlas on the same mesh.
+    label_giftis : tuple of str, os.PathLike or GiftiImage
+        (left, right) label GIFTIs of the atlas on an fsaverage mesh.
     info : pandas.DataFrame
         Region table with ``id`` and ``region``.
 
@@ -91,25 +180,32 @@ def parcellate_surface(map_giftis, label_giftis, info):
     -------
     pandas.Series
         Parcel means indexed by region.
-    """
-    import nibabel as nib
 
+    Raises
+    ------
+    ValueError
+        Not pairs; a file that is not a one-array GIFTI; vertex counts that
+        are not fsaverage5/6/7 or differ between the two hemispheres.
+    """
     if len(map_giftis) != 2 or len(label_giftis) != 2:
-        raise ValueError("surface maps and atlases are (left, right) GIFTI pairs")
-    values, labels = [], []
-    for hemi, mpath, lpath in zip("LR", map_giftis, label_giftis):
-        data = np.asarray(nib.load(str(mpath)).agg_data(), dtype=float)
-        lab = np.asarray(nib.load(str(lpath)).agg_data()).astype(int)
-        if data.ndim != 1:
-            raise ValueError(f"{mpath}: expected one value per vertex, got shape {data.shape}")
-        if data.shape != lab.shape:
-            raise ValueError(
-                f"{mpath}: {data.size} vertices but the atlas's {hemi} hemisphere "
-                f"({lpath}) has {lab.size}; give the map on the atlas's mesh"
-            )
-        values.append(data)
-        labels.append(lab)
-    means = _parcel_means(np.concatenate(values), np.concatenate(labels), info["id"].to_numpy(int))
+        raise ValueError("surface maps and atlases are (left, right) GIFTI pairs; give the "
+                         "map's path as 'left.gii,right.gii'")
+    maps = [_load_vertex_values(p) for p in map_giftis]
+    labs = [_load_vertex_values(p, dtype=np.int64) for p in label_giftis]
+    if maps[0].size != maps[1].size:
+        raise ValueError(
+            f"{map_giftis[0]} has {maps[0].size} vertices but {map_giftis[1]} has "
+            f"{maps[1].size}; both hemispheres must be on the same mesh (left first)"
+        )
+    for mpath, lpath, data, lab in zip(map_giftis, label_giftis, maps, labs):
+        if data.size != lab.size:
+            # both must be fsaverage meshes for the nested-vertex rule to apply
+            _density(data.size, mpath)
+            _density(lab.size, lpath)
+    n = min(maps[0].size, labs[0].size)
+    values = np.concatenate([m[:n] for m in maps])
+    labels = np.concatenate([lab[:n] for lab in labs])
+    means = _parcel_means(values, labels, info["id"].to_numpy(int))
     return pd.Series(means, index=pd.Index(info["region"], name="region"), name="value")
 
 
@@ -211,11 +307,19 @@ def parcellate_map(path, fmt, atlas, *, column=None, sign=1.0):
     """
     if fmt == "nifti":
         if atlas.volume is None:
-            raise ValueError(f"atlas {atlas.name!r} has no volume to parcellate {path}")
+            raise ValueError(
+                f"atlas {atlas.name!r} has no volume, so the NIfTI map {path} cannot be "
+                "parcellated on it; give the map as a GIFTI pair, or limit it to another "
+                "atlas (the maps sheet's 'atlas' column)"
+            )
         values = parcellate_volume(path, atlas.volume, atlas.info)
     elif fmt == "gifti":
         if atlas.surface is None:
-            raise ValueError(f"atlas {atlas.name!r} has no surface to parcellate {path}")
+            raise ValueError(
+                f"atlas {atlas.name!r} has no surface, so the GIFTI map {path} cannot be "
+                "parcellated on it; give the map as a NIfTI volume, or limit it to another "
+                "atlas (the maps sheet's 'atlas' column)"
+            )
         values = parcellate_surface(path, atlas.surface, atlas.info)
     elif fmt == "table":
         values = read_region_table(path, atlas.info, column=column)
