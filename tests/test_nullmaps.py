@@ -119,3 +119,24 @@ def test_align_accepts_values_or_indices_identically():
     b = analysis.align(expr, m, nullmaps.apply_index(m["value"].to_numpy(), idx), regions)
     np.testing.assert_array_equal(a.nulls, b.nulls)
     assert a.regions == b.regions and len(a.regions) == 6
+
+
+def test_coverage_table_reasons():
+    from itx import coverage
+
+    mt = pd.DataFrame({"region": ["a", "b", "c", "d", "e"], "id": [1, 2, 3, 4, 5],
+                       "hemisphere": ["L"] * 5, "structure": ["cortex"] * 5,
+                       "value": [1.0, np.nan, 2.0, 3.0, 4.0]})
+    expr = pd.DataFrame({"region": list("abcde"), "G1": [1, 2, np.nan, 4, 5.0],
+                         "G2": [1, 2, 3, 4, 5.0]})
+    counts = pd.DataFrame({"region": list("abcde"), "total": [3, 2, 0, 1, 4]})
+    cov = coverage.coverage_table(mt, ["a", "b", "c", "d"], expr, counts)
+    assert cov["used"].tolist() == [True, False, False, True, False]
+    assert cov["reason"].tolist() == ["", "no map value", "no AHBA sample", "",
+                                      "outside the analysis scope"]
+    assert cov["n_samples"].tolist() == [3, 2, 0, 1, 4]
+    summary = coverage.coverage_summary(cov)
+    assert summary[0].startswith("2 of 4 scope regions used")
+    no_counts = coverage.coverage_table(mt, ["a", "b", "c", "d"], expr)
+    assert no_counts.loc[2, "reason"] == "no expression"
+    assert no_counts["n_samples"].isna().all()

@@ -805,3 +805,127 @@ def output_tables(result, info):
         "counts": label_to_region(counts, info).fillna(0).astype({c: int for c in counts.columns}),
         "stability": stability,
     }
+
+
+#: Columns that may name the regions of a precomputed table (first match wins).
+_REGION_NAME_COLUMNS = ("region", "Region", "label", "Structure", "name")
+
+
+def _precomputed_header(path):
+    """Column names of a CSV/TSV exactly as written (pandas renames duplicates)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    sep = "\t" if first.count("\t") > first.count(",") else ","
+    return next(csv.reader([first], delimiter=sep)), sep
+
+
+def read_precomputed(path, info):
+    """Read a published region x gene expression table for an atlas.
+
+    Tables from abagen or other pipelines name regions by ``region`` /
+    ``Region`` / ``label`` strings (``L_bankssts`` ...) and/or by atlas ids
+    (a ``label`` or ``id`` column of integers). Names are matched to the
+    atlas's ``region`` column case-insensitively, and a name that is a unique
+    atlas ``label`` (``brainstem``) is accepted for its region; ids are matched
+    to ``id``. When both are present they must agree.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV or TSV (a UTF-8 byte-order mark is allowed), one row per region,
+        one column per gene.
+    info : pandas.DataFrame
+        Atlas region table (``id, label, hemisphere, structure, region``).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``region`` + genes, one row per atlas region in atlas order (NaN rows
+        for regions the table lacks), as ``results/{atlas}/expression.tsv``.
+    notes : list of str
+        What was matched and dropped, for the methods text and the log.
+
+    Raises
+    ------
+    ValueError
+        If no region column matches the atlas, a region is not in the atlas,
+        ids and names disagree, or a gene column is not numeric.
+    """
+    path = str(path)
+    header, sep = _precomputed_header(path)
+    frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", header=None, skiprows=1,
+                        low_memory=False)
+    if frame.shape[1] != len(header):
+        raise ValueError(f"{path}: {frame.shape[1]} columns in the rows but {len(header)} names "
+                         "in the header; check the separator")
+    frame.columns = range(len(header))
+    notes = [f"expression table {path}: {frame.shape[0]} rows x {len(header)} columns"]
+
+    from .regions import name_lookup
+
+    regions = info["region"].astype(str).tolist()
+    by_name = name_lookup(info)
+    by_id = dict(zip(info["id"].astype(int), regions))
+
+    name_col = id_col = None
+    for i, col in enumerate(header):
+        values = frame[i]
+        if col in ("label", "id") and id_col is None and pd.api.types.is_integer_dtype(values):
+            id_col = i
+        elif col in _REGION_NAME_COLUMNS and name_col is None and values.dtype == object:
+            name_col = i
+    if name_col is None and id_col is None:
+        raise ValueError(f"{path}: no region column; name the regions in a column called one of "
+                         f"{list(_REGION_NAME_COLUMNS)} (e.g. L_bankssts) or give atlas ids in "
+                         "'label' / 'id'")
+    if name_col is not None:
+        names = frame[name_col].astype(str).str.strip()
+        matched = names.str.lower().map(by_name)
+        unknown = names[matched.isna()].tolist()
+        if unknown:
+            raise ValueError(f"{path}: region(s) {unknown[:8]} are not regions of this atlas "
+                             f"(e.g. {regions[:3]}); the table was made for another atlas: give "
+                             "the table of this atlas or fix the region names")
+        if id_col is not None:
+            from_ids = frame[id_col].map(by_id)
+            bad = (from_ids != matched).to_numpy()
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{path}: row {first + 2} names region {names[first]!r} but id "
+                                 f"{frame[id_col][first]}, which is {from_ids[first]!r} in this "
+                                 "atlas; the ids and names disagree: drop the id column or fix it")
+    else:
+        matched = frame[id_col].map(by_id)
+        unknown = frame[id_col][matched.isna()].tolist()
+        if unknown:
+            raise ValueError(f"{path}: id(s) {unknown[:8]} are not parcels of this atlas; the "
+                             "table was made for another atlas")
+    if matched.duplicated().any():
+        raise ValueError(f"{path}: region(s) {matched[matched.duplicated()].tolist()[:8]} appear "
+                         "more than once; give one row per region")
+
+    gene_cols = [i for i in range(len(header)) if i not in (name_col, id_col)]
+    genes = pd.Series([header[i].strip() for i in gene_cols])
+    dup = genes.duplicated(keep=False)
+    if dup.any():
+        # e.g. spreadsheet-mangled symbols (Mar-01 from MARCH1 and MARC1): ambiguous, so dropped
+        notes.append(f"dropped {int(dup.sum())} columns with duplicated gene names "
+                     f"{sorted(set(genes[dup]))[:10]}")
+        LGR.warning("%s: %s", path, notes[-1])
+    keep = [i for i, d in zip(gene_cols, dup) if not d]
+    values = frame[keep]
+    non_numeric = [header[i] for i in keep if not pd.api.types.is_numeric_dtype(values[i])]
+    if non_numeric:
+        raise ValueError(f"{path}: column(s) {non_numeric[:8]} are not numeric; every column "
+                         "after the region column(s) must be a gene's expression")
+    values = values.astype(np.float64)
+    values.columns = [header[i].strip() for i in keep]
+    values.index = pd.Index(matched.to_numpy(), name="region")
+    missing = [r for r in regions if r not in set(matched)]
+    notes.append(f"{len(matched)} of {len(regions)} atlas regions matched"
+                 + (f"; no row for {missing}" if missing else "")
+                 + f"; {values.shape[1]} genes")
+    table = values.reindex(regions).reset_index()
+    return table, notes

@@ -29,6 +29,15 @@ if MAPS.index.duplicated().any():
     )
 
 ATLASES = list(config["atlases"])
+PRECOMPUTED = config["expression"]["source"] == "precomputed"
+if PRECOMPUTED:
+    _lacking = [a for a in ATLASES if a not in config["expression"]["precomputed"]]
+    if _lacking:
+        raise ValueError(
+            f"expression.source is 'precomputed' but expression.precomputed names no table for "
+            f"atlas(es) {_lacking}; add e.g. `precomputed: {{{_lacking[0]}: path/to/table.csv}}` "
+            "or set expression.source to 'ahba'"
+        )
 GENESETS = list(config["genesets"])
 DONORS = [str(d) for d in config["ahba"]["donors"]]
 AHBA_FILES = ["MicroarrayExpression.csv", "PACall.csv", "Probes.csv", "SampleAnnot.csv", "Ontology.csv"]
@@ -77,6 +86,50 @@ def fetch_input(wildcards):
 
 def all_donor_files(wildcards=None):
     return [f for d in DONORS for f in donor_files(d)]
+
+
+# RNA-seq (ahba.rnaseq; abagen's probe_selection "rnaseq"): only donors 9861 and
+# 10021 were sequenced; abagen reads <AHBA_DIR>/rnaseq/rnaseq_donor{id}/
+RNASEQ_FILES = ["Genes.csv", "Ontology.csv", "RNAseqCounts.csv", "RNAseqTPM.csv", "SampleAnnot.csv"]
+RNASEQ_DONORS = [d for d in DONORS if d in ("9861", "10021")]
+USE_RNASEQ = config["expression"]["probe_selection"] == "rnaseq"
+if USE_RNASEQ and not config["ahba"].get("rnaseq", False):
+    raise ValueError(
+        "expression.probe_selection is 'rnaseq' but ahba.rnaseq is false: set ahba.rnaseq: "
+        "true (fetches the RNA-seq of donors 9861 and 10021) or choose another "
+        "expression.probe_selection"
+    )
+if (USE_RNASEQ or config["ahba"].get("rnaseq", False)) and not RNASEQ_DONORS:
+    raise ValueError(
+        f"ahba.rnaseq / expression.probe_selection 'rnaseq' need donor 9861 or 10021 (the only "
+        f"AHBA donors with RNA-seq), but ahba.donors is {DONORS}: add them to ahba.donors, "
+        "or set ahba.rnaseq: false and choose another expression.probe_selection"
+    )
+if USE_RNASEQ and config["expression"]["donor_probes"] != "aggregate" and set(DONORS) - set(RNASEQ_DONORS):
+    raise ValueError(
+        f"expression.probe_selection 'rnaseq' with donor_probes "
+        f"'{config['expression']['donor_probes']}' selects probes per donor, but donors "
+        f"{sorted(set(DONORS) - set(RNASEQ_DONORS))} have no RNA-seq: set "
+        "expression.donor_probes: aggregate, or ahba.donors to 9861 and/or 10021"
+    )
+
+
+def rnaseq_files(donor):
+    return [f"{AHBA_DIR}/rnaseq/rnaseq_donor{donor}/{f}" for f in RNASEQ_FILES]
+
+
+def all_rnaseq_files(wildcards=None):
+    return [f for d in RNASEQ_DONORS for f in rnaseq_files(d)]
+
+
+def fetch_rnaseq_input(wildcards):
+    """The demo: its generated microarray donor (the RNA-seq is made to match it)."""
+    if IS_DEMO:
+        return [
+            f"{DEMO_DIR}/source/microarray/normalized_microarray_donor{wildcards.donor}/{f}"
+            for f in AHBA_FILES
+        ]
+    return []
 
 
 # parsed once per donor (itx.cache); every expression job reads these, never the CSVs
@@ -145,9 +198,18 @@ def geneset_path(wildcards):
     return config["genesets"][wildcards.geneset]
 
 
+def coverage_inputs(wildcards):
+    base = f"results/{wildcards.atlas}"
+    inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "expression": f"{base}/expression.tsv",
+              "nulls": f"{base}/{wildcards.map}/nulls.npz"}
+    if not PRECOMPUTED:
+        inputs["counts"] = f"{base}/sample_counts.tsv"
+    return inputs
+
+
 def per_map_outputs(atlas, m):
     base = f"results/{atlas}/{m}"
-    outs = [f"{base}/map.tsv", f"{base}/genes.tsv"]
+    outs = [f"{base}/map.tsv", f"{base}/genes.tsv", f"{base}/coverage.tsv"]
     outs += [f"{base}/enrichment_{g}.tsv" for g in GENESETS]
     outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
     outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]

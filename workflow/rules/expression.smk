@@ -56,7 +56,7 @@ rule expression:
     params:
         donors=DONORS,
         atlas=lambda wc: config["atlases"][wc.atlas],
-        options=config["expression"],
+        options={k: v for k, v in config["expression"].items() if k not in ("source", "precomputed")},
     log:
         "logs/expression_{atlas}.log",
     threads: rule_threads("expression")

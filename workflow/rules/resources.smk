@@ -25,6 +25,8 @@ _RESOURCE_DEFAULTS = {
     # abagen holds every donor's microarray and PA-call tables in memory: about
     # 1.9 GB for the 2 GB cache of full-size donors (README), 0.5 GB on the demo
     "expression": dict(mem_mb=1000, mem_per_input_mb=1.5, runtime=10, runtime_per_gb=5),
+    # reads a published region x gene table (15,633 genes: ~30 MB)
+    "expression_precomputed": dict(mem_mb=1000, mem_per_input_mb=10, runtime=5),
     "spins": dict(mem_mb=1000, runtime=5, runtime_per_1000_perm=1),
     # geodesic distances on the fsaverage5 mesh: well under a minute
     "null_distance": dict(mem_mb=1000, runtime=5),
@@ -34,6 +36,7 @@ _RESOURCE_DEFAULTS = {
     "parcellate": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "association": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     "enrichment": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
+    "coverage": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "map_figures": dict(mem_mb=1000, runtime=2),
     "enrichment_figures": dict(mem_mb=1000, runtime=2),
     "versions": dict(mem_mb=500, runtime=5),

@@ -1,0 +1,27 @@
+# Stages 1-3 replaced by a published region x gene table (expression.source:
+# precomputed): the table is matched to the atlas and written where the AHBA
+# stages would write their matrix, so every later stage is unchanged.
+
+# Defined only when used: both this rule and `expression` write expression.tsv.
+if PRECOMPUTED:
+
+    ruleorder: expression_precomputed > expression
+
+    rule expression_precomputed:
+        input:
+            lambda wc: config["expression"]["precomputed"][wc.atlas],
+        output:
+            expression="results/{atlas}/expression.tsv",
+            methods="results/{atlas}/methods.txt",
+        params:
+            atlas=lambda wc: config["atlases"][wc.atlas],
+        log:
+            "logs/expression_precomputed_{atlas}.log",
+        threads: rule_threads("expression_precomputed")
+        resources:
+            mem_mb=rule_mem_mb("expression_precomputed"),
+            runtime=rule_runtime("expression_precomputed"),
+        conda:
+            "../../envs/expression.yaml"
+        script:
+            "../../scripts/rule_expression_precomputed.py"
