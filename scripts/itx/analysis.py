@@ -140,9 +140,15 @@ class EnrichmentResult:
     null_scores: pd.DataFrame
 
 
+#: ``rank_alternative`` (direction on the gene ranking) -> tail of the median rank.
+_RANK_TAILS = {"two-sided": "two-sided", "top": "less", "bottom": "greater"}
+
+
 def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10000,
-                   alternative="two-sided", seed=0):
-    """Score gene sets by their genes' mean r and test them against two nulls.
+                   alternative="two-sided", seed=0, aliases=None, ranking=None,
+                   rank_alternative="two-sided", overlap_fraction=0.1):
+    """Score gene sets by their genes' mean r and test them against two nulls,
+    a competitive rank test and top/bottom overlaps.
 
     Parameters
     ----------
@@ -155,20 +161,43 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
     min_genes : int
         Sets with fewer genes found in the expression matrix are skipped.
     n_random : int
-        Size-matched random gene sets for ``p_random``.
+        Size-matched random gene sets for ``p_random``, ``p_rank`` and the
+        overlap permutation p values.
     alternative : {'two-sided', 'greater', 'less'}
-        Tail of both tests.
+        Tail of the spatial and random-gene tests (on the set score).
     seed : int
-        Seed of the random gene sets.
+        Seed of the random gene sets (each test draws from its own stream
+        derived from it).
+    aliases : pandas.DataFrame or dict, optional
+        Alias -> current symbol, for matching (see
+        :func:`itx.genesets.alias_table`).
+    ranking : array_like, shape (n_genes,), optional
+        Gene ranking statistic for the rank and overlap tests, in the order
+        of ``aligned.genes`` (e.g. PLS1 weights); default the genes' r with
+        the map.
+    rank_alternative : {'two-sided', 'top', 'bottom'}
+        Competitive rank test: ``'top'`` asks whether the set's median rank
+        is nearer the top of the ranking (highest values) than size-matched
+        random sets, ``'bottom'`` nearer the bottom; ``'two-sided'`` is
+        equal-tailed.
+    overlap_fraction : float
+        Share of ranked genes in the top (and in the bottom) list for the
+        overlap tests, in (0, 1).
 
     Returns
     -------
     EnrichmentResult
         ``table`` (``set, n_genes, score, p_spatial, q_spatial, p_random,
-        q_random``), ``sets`` (per-set matching report) and ``null_scores``
-        (n_perm x kept sets, the spatial ensemble null).
+        q_random``, then ``median_rank, p_rank, q_rank, n_list`` and, for
+        ``top`` and ``bottom``, ``overlap_*, expected_*, odds_ratio_*,
+        p_hypergeom_*, q_hypergeom_*, p_perm_*, q_perm_*``), ``sets``
+        (per-set matching report) and ``null_scores`` (n_perm x kept sets,
+        the spatial ensemble null). q values are Benjamini-Hochberg over the
+        sets of the table.
     """
-    membership, report = genesets.match_gene_sets(sets, aligned.genes, min_genes)
+    if rank_alternative not in _RANK_TAILS:
+        raise ValueError(f"rank_alternative must be one of {sorted(_RANK_TAILS)}, got {rank_alternative!r}")
+    membership, report = genesets.match_gene_sets(sets, aligned.genes, min_genes, aliases=aliases)
     if membership.shape[1] == 0:
         raise ValueError(
             f"no gene set has at least {min_genes} genes in the expression matrix; "
@@ -182,5 +211,26 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
         res.r, membership, res.null_set_scores, n_random=n_random, seed=seed,
         alternative=alternative,
     )
+    scores = res.r if ranking is None else np.asarray(ranking, dtype=np.float64)
+    if scores.shape != (len(aligned.genes),):
+        raise ValueError(f"ranking has shape {scores.shape}; expected ({len(aligned.genes)},), "
+                         "one value per expression gene")
+    # separate streams, so adding a test never changes another test's draws
+    rank = enrichment.rank_enrichment(scores, membership, n_random, np.random.SeedSequence([seed, 1]),
+                                      alternative=_RANK_TAILS[rank_alternative])
+    extra = pd.DataFrame({"set": [str(c) for c in membership.columns],
+                          "median_rank": rank["median_rank"].to_numpy(),
+                          "p_rank": rank["p_rank"].to_numpy(),
+                          "q_rank": association.fdr_bh(rank["p_rank"].to_numpy())})
+    for k, tail in enumerate(("top", "bottom"), start=2):
+        ov = enrichment.overlap_enrichment(scores, membership, fraction=overlap_fraction, tail=tail,
+                                           n_random=n_random, seed=np.random.SeedSequence([seed, k]))
+        if tail == "top":
+            extra["n_list"] = ov["n_list"].to_numpy()
+        for col in ("overlap", "expected", "odds_ratio", "p_hypergeom", "p_perm"):
+            extra[f"{col}_{tail}"] = ov[col].to_numpy()
+            if col.startswith("p_"):
+                extra[f"q{col[1:]}_{tail}"] = association.fdr_bh(ov[col].to_numpy())
+    table = table.merge(extra, on="set", how="left", validate="one_to_one")
     nulls = pd.DataFrame(res.null_set_scores, columns=list(membership.columns))
     return EnrichmentResult(table=table, sets=report, null_scores=nulls)
