@@ -4,8 +4,8 @@ from itx import parcellate
 from itx.tables import log_to_file, write_tsv
 
 log_to_file(snakemake.log[0])
-atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas["builtin"])
-files = list(snakemake.input)
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas)
+files = list(snakemake.input.maps)
 values = parcellate.parcellate_map(
     files if snakemake.params.fmt == "gifti" else files[0],
     snakemake.params.fmt,

@@ -598,7 +598,7 @@ def require_surface(atlas, purpose="spin nulls"):
         )
 
 
-def fsaverage5_surface(atlas):
+def fsaverage5_surface(atlas, folder=None):
     """The atlas's surface labels on fsaverage5 (what spins and abagen use).
 
     fsaverage5 atlases are returned as they are. For fsaverage6/7 atlases the
@@ -609,12 +609,17 @@ def fsaverage5_surface(atlas):
     Parameters
     ----------
     atlas : Atlas
+    folder : path-like, optional
+        Write the fsaverage5 labels of a finer atlas there
+        (``{name}_lh.fsaverage5.label.gii``, ``..._rh...``) and return their
+        paths; needed where a tool only takes files (abagen tells surfaces
+        from volumes by file suffix).
 
     Returns
     -------
     tuple
-        (left, right): paths (fsaverage5 atlases) or in-memory
-        :class:`nibabel.gifti.GiftiImage` label images.
+        (left, right): paths (fsaverage5 atlases, or `folder` given) or
+        in-memory :class:`nibabel.gifti.GiftiImage` label images.
 
     Raises
     ------
@@ -645,7 +650,17 @@ def fsaverage5_surface(atlas):
             "cannot place them; use a coarser atlas, or a variogram null (nulls.method "
             "burt2020 or moran)"
         )
-    return tuple(out)
+    if folder is None:
+        return tuple(out)
+    from itx.tables import atomic_path
+
+    paths = []
+    for hemi, img in zip(("lh", "rh"), out):
+        path = Path(folder) / f"{atlas.name}_{hemi}.fsaverage5.label.gii"
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(img.to_bytes())
+        paths.append(path)
+    return tuple(paths)
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 
 rule parcellate:
     input:
-        map_files,
+        maps=map_files,
+        # the fetched built-in or the user's atlas files (rules/atlas.smk)
+        atlas=atlas_inputs,
     output:
         "results/{atlas}/{map}/map.tsv",
     params:
