@@ -25,6 +25,8 @@ rule ahba_cache:
 rule select_probes:
     input:
         cache=all_cache_files(),
+        # probe_selection "rnaseq": abagen compares each probe with the RNA-seq
+        rnaseq=all_rnaseq_files() if USE_RNASEQ else [],
     output:
         selection_files(),
     params:

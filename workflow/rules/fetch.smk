@@ -26,7 +26,44 @@ rule fetch_donor:
         "../../scripts/rule_fetch_donor.py"
 
 
+# RNA-seq of donor 9861 or 10021 (ahba.rnaseq) into <AHBA_DIR>/rnaseq/rnaseq_donor{id}/,
+# where abagen's probe_selection "rnaseq" reads it; same source, checks and lock
+# file as the microarray. With the demo, RNA-seq matching the generated donor is
+# written to a temporary folder that stands in for the server.
+rule fetch_rnaseq:
+    input:
+        fetch_rnaseq_input,
+    output:
+        [f"{AHBA_DIR}/rnaseq/rnaseq_donor{{donor}}/{f}" for f in RNASEQ_FILES],
+    params:
+        source=config["ahba"]["source"],
+        retries=config["ahba"]["retries"],
+        timeout=config["ahba"]["timeout"],
+        demo_seed=config["demo"]["seed"],
+        demo_samples_per_donor=config["demo"]["samples_per_donor"],
+    wildcard_constraints:
+        donor="9861|10021",
+    log:
+        "logs/fetch_rnaseq_{donor}.log",
+    threads: rule_threads("fetch_rnaseq")
+    resources:
+        mem_mb=rule_mem_mb("fetch_rnaseq"),
+        runtime=rule_runtime("fetch_rnaseq"),
+    conda:
+        # the demo generates its RNA-seq here (itx.demo needs abagen's data)
+        "../../envs/demo.yaml" if IS_DEMO else "../../envs/fetch.yaml"
+    script:
+        "../../scripts/rule_fetch_rnaseq.py"
+
+
+# downloads, like fetch_donor (listed in the Snakefile): never in cluster jobs
+localrules:
+    fetch_rnaseq,
+
+
 # `snakemake --cores 1 fetch`: download on a login node, run the rest offline
+# (with ahba.rnaseq, the RNA-seq of donors 9861 and 10021 too)
 rule fetch:
     input:
         all_donor_files(),
+        all_rnaseq_files() if config["ahba"].get("rnaseq", False) else [],

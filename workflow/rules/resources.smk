@@ -17,6 +17,7 @@ _RESOURCE_DEFAULTS = {
     "demo_map": dict(mem_mb=1000, runtime=5),
     "demo_genesets": dict(mem_mb=500, runtime=5),
     "fetch_donor": dict(mem_mb=500, runtime=60),
+    "fetch_rnaseq": dict(mem_mb=1000, runtime=30),  # demo: generates ~30 MB of CSV per donor
     "fetch_atlas": dict(mem_mb=1000, runtime=15),
     # parses one donor's CSVs into the binary cache the expression rule reads
     "ahba_cache": dict(mem_mb=1000, mem_per_input_mb=1.5, runtime=5, runtime_per_gb=10),
