@@ -130,3 +130,20 @@ def test_real_seidlitz_classes_on_real_expression():
     # neuronal classes co-vary across cortex more with each other than with oligodendrocytes
     corr = res.table.corr(method="spearman")
     assert corr.loc["Neuro-Ex", "Neuro-In"] > corr.loc["Neuro-Ex", "Oligo"]
+
+
+def test_figures(tmp_path):
+    from itx import figures
+
+    x = _expression(4, n_regions=34)
+    res = celltypes.celltype_maps(x, {"A": ["G1", "G2", "G3"], "B": ["G4", "G5", "G6"]}, min_genes=3)
+    out = figures.plot_celltype_maps(res.table, tmp_path / "maps.png", title="demo")
+    assert out.stat().st_size > 1000
+    table = pd.DataFrame({"celltype": ["A", "B", "C"], "r": [0.5, -0.2, np.nan],
+                          "p_spin": [0.001, 0.4, np.nan], "q_spin": [0.003, 0.4, np.nan]})
+    out = figures.plot_celltype_comparison(table, tmp_path / "cmp.png")
+    assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="missing"):
+        figures.plot_celltype_comparison(table.drop(columns="q_spin"), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="finite"):
+        figures.plot_celltype_maps(res.table * np.nan, tmp_path / "y.png")

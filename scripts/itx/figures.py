@@ -461,3 +461,117 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
+
+
+# --------------------------------------------------------------- cell types
+
+def plot_celltype_maps(table: pd.DataFrame, out_png, title: str | None = None,
+                       cmap: str = "RdBu_r") -> Path:
+    """Heat map of regional cell-type abundance (regions x cell types).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Regions (index) x cell types: mean marker z-scores, as from
+        :func:`itx.celltypes.celltype_maps`.
+    out_png : path-like
+        Output ``.png``.
+    title : str, optional
+        Figure title.
+    cmap : str, optional
+        Diverging colour map, centred at 0.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If the table is empty or has no finite value.
+    """
+    if table.empty or table.shape[1] == 0:
+        raise ValueError("table has no regions or no cell types")
+    values = table.apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    if not np.isfinite(values).any():
+        raise ValueError("table has no finite values")
+    out = _out_path(out_png)
+    vmax = float(np.nanmax(np.abs(values))) or 1.0
+    n_reg, n_ct = values.shape
+    fig = _new_figure(max(4.0, 0.45 * n_ct + 2.6), max(3.0, 0.13 * n_reg + 1.6))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, vmin=-vmax, vmax=vmax,
+                   interpolation="nearest")
+    ax.set_xticks(np.arange(n_ct))
+    ax.set_xticklabels([str(c) for c in table.columns], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(n_reg))
+    ax.set_yticklabels([str(r) for r in table.index], fontsize=max(3, min(7, 400 / max(n_reg, 1))))
+    cb = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
+    cb.set_label("mean marker z", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_celltype_comparison(table: pd.DataFrame, out_png, alpha: float = 0.05,
+                             title: str | None = None) -> Path:
+    """Bars of a map's correlation with each cell-type map.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``celltype``, ``r``, ``p_spin``, ``q_spin`` (from
+        :func:`itx.celltypes.compare_celltypes`).
+    out_png : path-like
+        Output ``.png``.
+    alpha : float, optional
+        FDR level: bars with ``q_spin < alpha`` are drawn in full colour with
+        a star, the others pale.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+
+    Raises
+    ------
+    ValueError
+        If columns are missing or the table is empty.
+    """
+    need = ["celltype", "r", "p_spin", "q_spin"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise ValueError(f"table is missing columns {missing}")
+    if table.empty:
+        raise ValueError("table has no rows")
+    out = _out_path(out_png)
+    t = table[need].copy()
+    for c in need[1:]:
+        t[c] = pd.to_numeric(t[c], errors="coerce")
+    r = t["r"].to_numpy(float)
+    sig = (t["q_spin"] < alpha).to_numpy()
+    y = np.arange(len(t))
+    fig = _new_figure(6.0, 0.32 * len(t) + 1.4)
+    ax = fig.add_subplot(1, 1, 1)
+    bars = ax.barh(y, np.nan_to_num(r), color=np.where(r >= 0, "#c0392b", "#2e6da4"),
+                   edgecolor="none")
+    for patch, s in zip(bars, sig):
+        patch.set_alpha(1.0 if s else 0.35)
+    for yi, ri, pi, s in zip(y, r, t["p_spin"], sig):
+        label = "n/a" if not np.isfinite(ri) else f"p={_fmt_p(pi)}" + (" *" if s else "")
+        ax.text(0.02 if not np.isfinite(ri) or ri < 0 else -0.02, yi, label, va="center",
+                ha="left" if not np.isfinite(ri) or ri < 0 else "right", fontsize=7)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([str(c) for c in t["celltype"]], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel(f"correlation with the map   (* q_spin < {alpha:g})", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)

@@ -195,7 +195,10 @@ def map_null_inputs(wildcards):
 
 
 def geneset_path(wildcards):
-    return config["genesets"][wildcards.geneset]
+    """A collection's file: a built-in's fetched copy (rule fetch_genesets), else the path."""
+    from itx.genesets import collection_file
+
+    return collection_file(config["genesets"][wildcards.geneset], "resources/genesets")
 
 
 def coverage_inputs(wildcards):

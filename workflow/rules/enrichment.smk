@@ -1,4 +1,5 @@
-# Stage 7: gene-set (cell-type) enrichment with the spatial ensemble null.
+# Stage 7: gene-set (cell-type) enrichment: spatial ensemble null, random-gene null,
+# competitive rank test and top/bottom overlap (alias table: rules/celltypes.smk).
 
 
 rule enrichment:
@@ -7,6 +8,7 @@ rule enrichment:
         map="results/{atlas}/{map}/map.tsv",
         nulls="results/{atlas}/{map}/nulls.npz",
         genesets=geneset_path,
+        aliases=gene_alias_input,
     output:
         table="results/{atlas}/{map}/enrichment_{geneset}.tsv",
         sets="results/{atlas}/{map}/enrichment_{geneset}_sets.tsv",
@@ -17,6 +19,8 @@ rule enrichment:
         n_random=config["enrichment"]["n_random"],
         alternative=config["enrichment"]["alternative"],
         seed=config["enrichment"]["seed"],
+        rank_alternative=config["enrichment"]["rank_alternative"],
+        overlap_fraction=config["enrichment"]["overlap_fraction"],
     log:
         "logs/enrichment_{atlas}_{map}_{geneset}.log",
     group:

@@ -41,6 +41,12 @@ _RESOURCE_DEFAULTS = {
     "coverage": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "map_figures": dict(mem_mb=1000, runtime=2),
     "enrichment_figures": dict(mem_mb=1000, runtime=2),
+    # built-in gene-set collections (< 1 MB each) and the probe alias table
+    "fetch_genesets": dict(mem_mb=500, runtime=10),
+    "gene_aliases": dict(mem_mb=1000, runtime=5),
+    # regional cell-type maps per atlas; each map against them (cell types x nulls)
+    "celltype_maps": dict(mem_mb=1000, mem_per_input_mb=4, runtime=5),
+    "celltype_compare": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.2),
     "versions": dict(mem_mb=500, runtime=5),
     "methods": dict(mem_mb=500, runtime=5),
 }
