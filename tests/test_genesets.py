@@ -506,3 +506,40 @@ def test_real_collections_report_identity():
             _, report = match_gene_sets(read_gene_sets(GENESETS / f), genes, min_size=5)
         _check_report_identity(report)
         assert (report["n_found_direct"] > 0).all()
+
+
+# --------------------------------------------------------------------------
+# config schema: genesets values and the enrichment / celltypes keys
+# --------------------------------------------------------------------------
+
+
+def _validate(cfg):
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    root = Path(__file__).resolve().parents[1]
+    base = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    base.update(copy.deepcopy(cfg))
+    validate(base, str(root / "workflow" / "schemas" / "config.schema.yaml"))
+    return base
+
+
+def test_schema_accepts_builtin_names_paths_and_sources():
+    cfg = _validate({"genesets": {"psp": "seidlitz2020", "mine": "config/sets.gmt",
+                                  "lake": {"builtin": "lake2018", "source": "/mirror/"}}})
+    assert cfg["enrichment"]["rank_alternative"] == "two-sided"
+    assert cfg["celltypes"]["min_genes"] == 10
+    # every built-in name of the registry is accepted by the schema, and no other
+    for name in BUILTIN_COLLECTIONS:
+        _validate({"genesets": {"x": {"builtin": name}}})
+    from snakemake.exceptions import WorkflowError
+
+    for bad in ({"genesets": {"x": {"builtin": "lake2019"}}},
+                {"genesets": {"x": {"builtin": "lake2018", "mirror": "/m"}}},
+                {"enrichment": {"rank_alternative": "less"}},
+                {"enrichment": {"overlap_fraction": 0.5}},
+                {"celltypes": {"min_genes": 0}}):
+        with pytest.raises(WorkflowError):
+            _validate(bad)
