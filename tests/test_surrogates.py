@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -310,6 +311,9 @@ def test_variogram_surrogates_equal_brainsmash_base():
     np.testing.assert_array_equal(
         S.variogram_surrogates(x, dist, 30, seed=5, batch_size=7, **kw),
         Base(x, dist, seed=5, **kw)(30, 7).T)
+    # resample=True keeps the map's values, only their places change
+    res = S.variogram_surrogates(x, dist, 10, seed=5, resample=True)
+    np.testing.assert_allclose(np.sort(res, axis=0), np.sort(x)[:, None].repeat(10, 1))
     # n_perm = 1 keeps the 2-D shape
     assert S.variogram_surrogates(x, dist, 1, seed=5).shape == (40, 1)
 
@@ -443,8 +447,6 @@ def test_moran_equals_brainspace_algorithm():
 
 def test_moran_equals_neuromaps_if_available():
     pytest.importorskip("brainspace")
-    from neuromaps.nulls.nulls import _make_surrogates  # noqa: F401
-
     xy, dist = plane_points(30, seed=18)
     x = smooth_field(xy, 19)
     from brainspace.null_models.moran import MoranRandomization
@@ -596,3 +598,52 @@ def test_add_region_names_roundtrip_for_groups(dk):
     idx = S.permute_within(groups, 50, seed=0)
     hem = sub["hemisphere"].to_numpy()
     assert (hem[idx] == hem[:, None]).all()
+
+
+# ---------------------------------------------------------------------------
+# real data: ENIGMA schizophrenia cortical thickness on DK
+# ---------------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+ENIGMA = DATA / "enigma" / "summary_statistics"
+needs_data = pytest.mark.skipif(not ENIGMA.is_dir(), reason="../shared/data not available")
+
+
+@needs_data
+def test_real_enigma_thickness_cortex_subcortex(dk):
+    thick = pd.read_csv(ENIGMA / "scz_case-controls_CortThick.csv").set_index("Structure")["d_icv"]
+    subvol = pd.read_csv(ENIGMA / "scz_case-controls_SubVol.csv").set_index("Structure")["d_icv"]
+    info = dk.info
+    ctx = info[info["structure"] == "cortex"]
+    x = thick.reindex(ctx["region"]).to_numpy()
+    assert np.isfinite(x).all()
+    d = S.parcel_distance_matrix(dk, ctx["id"].tolist())
+    surr = S.variogram_surrogates(x, d, 200, seed=0)
+    diag = S.variogram_diagnostic(x, d, surr)
+    inside = ((diag["empirical"] >= diag["surrogate_p2.5"])
+              & (diag["empirical"] <= diag["surrogate_p97.5"]))
+    assert inside.all()
+    rel = np.abs(diag["surrogate_mean"] - diag["empirical"]) / diag["empirical"]
+    assert rel.mean() < 0.5
+    mor = S.moran_surrogates(x, d, 200, seed=0)
+    left = (ctx["hemisphere"] == "L").to_numpy()
+    np.testing.assert_allclose(mor[left].std(0), x[left].std(), rtol=1e-10)
+    # subcortex (ENIGMA names: Lthal, Rhippo, ...): permutation within hemisphere
+    names = {"thalamusproper": "thal", "caudate": "caud", "putamen": "put", "pallidum": "pal",
+             "accumbensarea": "accumb", "hippocampus": "hippo", "amygdala": "amyg"}
+    sub = info[(info["structure"] != "cortex") & info["label"].isin(list(names))]
+    y_sub = subvol.reindex([h + names[lab] for h, lab in zip(sub["hemisphere"], sub["label"])])
+    assert y_sub.notna().all()
+    idx_sub = S.permute_within(sub["hemisphere"].tolist(), 200, seed=1)
+    null_sub = y_sub.to_numpy()[idx_sub]
+    order = info["region"][info["region"].isin(set(ctx["region"]) | set(sub["region"]))].tolist()
+    both = S.combine_value_nulls([(ctx["region"].tolist(), surr),
+                                  (sub["region"].tolist(), null_sub)], order)
+    assert both.shape == (82, 200) and np.isfinite(both).all()
+    k = order.index("R_hippocampus")
+    j = sub["region"].tolist().index("R_hippocampus")
+    np.testing.assert_array_equal(both[k], null_sub[j])
+    # each subcortical null column holds the right hemisphere's values only
+    right = (sub["hemisphere"] == "R").to_numpy()
+    for col in null_sub[right].T[:20]:
+        assert sorted(col) == sorted(y_sub.to_numpy()[right])

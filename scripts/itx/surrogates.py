@@ -262,7 +262,9 @@ def surface_parcel_distance(vertices, faces, labels, region_ids,
     keep = ~np.isin(labels, np.asarray(list(exclude), dtype=labels.dtype))
     graph = _mesh_graph(vertices, faces, keep)
     cv = _centroid_vertices(labels, region_ids, centroid_coords)
-    dist = dijkstra(graph, directed=False, indices=cv)[:, cv]
+    # the graph is symmetric already, so the directed search is the same and
+    # skips scipy's per-call symmetrisation
+    dist = dijkstra(graph, directed=True, indices=cv)[:, cv]
     # Dijkstra sums the same edges both ways; floating-point order can
     # differ by an ulp, so symmetrise exactly.
     dist = np.minimum(dist, dist.T)
