@@ -959,7 +959,7 @@ def fetch_schaefer(n, dest, source=None, *, lock_file=None, retries=3, timeout=6
     staged = []
     try:
         for g, name in zip(giftis, ("lh.label.gii", "rh.label.gii")):
-            tmp = dest / f".{name}.staged"
+            tmp = dest / f".staged.{name}"  # nibabel reads GIFTIs by their suffix
             tmp.write_bytes(g.to_bytes())
             staged.append(tmp)
         check_surface_atlas(staged, info, density="fsaverage5", table=str(got["table"]))

@@ -109,8 +109,11 @@ def parcellate_volume(map_img, atlas_img, info, *, min_coverage=0.5):
                 "is not in MNI152 space (or its affine is wrong); register the map to MNI152 "
                 "(e.g. MNI152NLin2009cAsym or FSL's MNI152) before using it"
             )
+        # force_resample: nilearn 0.10.4's shortcut for grids that differ by a
+        # whole-voxel shift copies the map without the shift (a map on a 1 mm
+        # grid with another origin lands tens of mm off), and fills with 0
         img = image.resample_to_img(img, atlas, interpolation="continuous",
-                                    fill_value=np.nan)
+                                    fill_value=np.nan, force_resample=True)
     data = np.asarray(img.get_fdata(dtype=np.float64))
     ids = info["id"].to_numpy(int)
     values = _parcel_means(data, labels, ids)
