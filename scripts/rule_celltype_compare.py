@@ -4,7 +4,7 @@ from itx.tables import log_to_file, read_tsv, write_tsv
 
 log_to_file(snakemake.log[0])
 p = snakemake.params
-aliases = (read_tsv(snakemake.input.aliases, dtype=str, keep_default_na=False)
+aliases = (read_tsv(snakemake.input.aliases[0], dtype=str, keep_default_na=False)
            if snakemake.input.get("aliases") else None)
 null = nullmaps.load_null_maps(snakemake.input.nulls)
 expression = read_tsv(snakemake.input.expression)

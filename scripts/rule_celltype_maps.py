@@ -3,7 +3,7 @@ from itx import celltypes, figures, genesets
 from itx.tables import log_to_file, read_tsv, write_tsv
 
 log_to_file(snakemake.log[0])
-aliases = (read_tsv(snakemake.input.aliases, dtype=str, keep_default_na=False)
+aliases = (read_tsv(snakemake.input.aliases[0], dtype=str, keep_default_na=False)
            if snakemake.input.get("aliases") else None)
 expression = read_tsv(snakemake.input.expression).set_index("region")
 # z-scores over the regions with expression (regions without samples carry no information)

@@ -6,8 +6,8 @@ from itx import expression
 from itx.tables import log_to_file, write_text, write_tsv
 
 log_to_file(snakemake.log[0])
-atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas["builtin"])
-path = snakemake.input[0]
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas)
+path = snakemake.input.table
 table, notes = expression.read_precomputed(path, atlas.info)
 with open(path, "rb") as fh:
     sha = hashlib.sha256(fh.read()).hexdigest()

@@ -4,7 +4,7 @@ from itx import figures
 from itx.tables import log_to_file, read_tsv
 
 log_to_file(snakemake.log[0])
-atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas["builtin"])
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas)
 table = read_tsv(snakemake.input.map)
 genes = read_tsv(snakemake.input.genes)
 expression = read_tsv(snakemake.input.expression).set_index("region")

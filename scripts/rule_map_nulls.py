@@ -8,7 +8,7 @@ from itx.tables import log_to_file, read_tsv
 log_to_file(snakemake.log[0])
 p = snakemake.params
 inp = snakemake.input
-atlas = atlases.load_atlas(snakemake.wildcards.atlas, p.atlas["builtin"])
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, p.atlas)
 scope = atlases.scope_regions(atlas.info, p.scope)
 regions = scope["region"].astype(str).tolist()
 values = read_tsv(inp.map).set_index("region")["value"].astype(float).reindex(regions).to_numpy()

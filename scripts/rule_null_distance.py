@@ -7,7 +7,7 @@ from itx.tables import atomic_path, log_to_file
 
 log_to_file(snakemake.log[0])
 p = snakemake.params
-atlas = atlases.load_atlas(snakemake.wildcards.atlas, p.atlas["builtin"])
+atlas = atlases.load_atlas(snakemake.wildcards.atlas, p.atlas)
 scope = atlases.scope_regions(atlas.info, p.scope)
 dist = surrogates.parcel_distance_matrix(atlas, scope["id"].tolist())
 with atomic_path(snakemake.output[0]) as tmp, open(tmp, "wb") as fh:

@@ -234,3 +234,106 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
     table = table.merge(extra, on="set", how="left", validate="one_to_one")
     nulls = pd.DataFrame(res.null_set_scores, columns=list(membership.columns))
     return EnrichmentResult(table=table, sets=report, null_scores=nulls)
+
+
+@dataclass
+class PLSAnalysis:
+    """Outputs of :func:`pls_analysis`."""
+
+    components: pd.DataFrame
+    genes: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def pls_analysis(aligned, *, n_components=3, n_boot=1000, seed=0):
+    """PLS regression of the map on all genes, tested against the spatial nulls.
+
+    Variance explained by PLS1..k is compared with the same quantity for PLS
+    refitted on every null map (Whitaker 2016, Morgan 2019, Seidlitz 2020);
+    PLS1 gene weights get a bootstrap SD from resampled regions and
+    ``Z = weight / SD``, whose ranking feeds the rank enrichment tests.
+
+    Parameters
+    ----------
+    aligned : Aligned
+        From :func:`align`.
+    n_components : int
+        Components reported.
+    n_boot : int
+        Bootstrap resamples of regions for the PLS1 weights.
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    PLSAnalysis
+        ``components`` (``component, explained, p_spin, n_null``): null maps
+        with a missing value (e.g. a parcel spun into the medial wall) cannot
+        be refitted over the same regions and are left out, ``n_null`` says
+        how many were used; ``genes`` (``gene, weight, sd, z, rank``, rank 1 =
+        highest Z); ``scores`` (``region, map, pls1``).
+    """
+    from . import pls
+
+    X, y = aligned.expression, aligned.y
+    n_components = int(min(n_components, X.shape[0] - 1))
+    fit = pls.pls_fit(X, y, n_components)
+    finite = np.isfinite(aligned.nulls).all(axis=0)
+    null = pls.pls_null(X, aligned.nulls[:, finite], n_components)
+    ok = np.isfinite(null)
+    exceed = ((null >= fit.explained[None, :] - 1e-12) & ok).sum(axis=0)
+    n_null = ok.sum(axis=0)
+    p = (1 + exceed) / (1 + n_null)
+    components = pd.DataFrame({"component": [f"PLS{i + 1}" for i in range(n_components)],
+                               "explained": fit.explained, "p_spin": p, "n_null": n_null})
+    w, sd, z = pls.bootstrap_weights(X, y, n_boot=n_boot, seed=seed)
+    genes = pd.DataFrame({"gene": aligned.genes, "weight": w, "sd": sd, "z": z})
+    genes["rank"] = genes["z"].rank(ascending=False, method="min").astype("Int64")
+    genes = genes.sort_values("z", ascending=False, kind="mergesort").reset_index(drop=True)
+    scores = pd.DataFrame({"region": aligned.regions, "map": y, "pls1": fit.scores})
+    return PLSAnalysis(components=components, genes=genes, scores=scores)
+
+
+def compare_all(maps, null_maps, *, method="spearman"):
+    """Every map against every other map of an atlas, each with its own nulls.
+
+    Parameters
+    ----------
+    maps : dict
+        Map name -> ``map.tsv`` table (``region, value``).
+    null_maps : dict
+        Map name -> (values (n_scope, n_perm), scope regions) of that map.
+    method : {'spearman', 'pearson'}
+        Correlation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``map, other, r, p_spin, p_naive, n_regions``: for each ordered pair,
+        the correlation over the scope regions where both maps have values,
+        tested against the nulls of ``map`` (so each unordered pair appears
+        twice, once per null).
+    """
+    from .compare import compare_maps
+
+    rows = []
+    for name, (nulls, regions) in null_maps.items():
+        regions = [str(r) for r in regions]
+        x = maps[name].set_index("region")["value"].astype(float).reindex(regions).to_numpy()
+        for other, table in maps.items():
+            if other == name:
+                continue
+            o = table.set_index("region")["value"].astype(float).reindex(regions).to_numpy()
+            used = np.isfinite(x) & np.isfinite(o)
+            if used.sum() < MIN_REGIONS:
+                raise ValueError(f"maps {name!r} and {other!r} share only {int(used.sum())} "
+                                 f"regions with values (at least {MIN_REGIONS} needed)")
+            res = compare_maps(x[used], o[used], np.asarray(nulls, dtype=np.float64)[used],
+                               method=method, names=[other])
+            res = res.rename(columns={"map": "other"})
+            res.insert(0, "map", name)
+            rows.append(res)
+    if not rows:
+        return pd.DataFrame(columns=["map", "other", "r", "p_spin", "p_naive", "n_regions"])
+    out = pd.concat(rows, ignore_index=True)
+    return out

@@ -48,3 +48,53 @@ rule coverage:
         "../../envs/association.yaml"
     script:
         "../../scripts/rule_coverage.py"
+
+
+# PLS regression of the map on all genes; variance explained tested on the nulls.
+rule pls:
+    input:
+        expression="results/{atlas}/expression.tsv",
+        map="results/{atlas}/{map}/map.tsv",
+        nulls="results/{atlas}/{map}/nulls.npz",
+    output:
+        components="results/{atlas}/{map}/pls.tsv",
+        genes="results/{atlas}/{map}/pls_genes.tsv",
+        scores="results/{atlas}/{map}/pls_scores.tsv",
+    params:
+        n_components=config["pls"]["n_components"],
+        n_boot=config["pls"]["n_boot"],
+        seed=config["pls"]["seed"],
+    log:
+        "logs/pls_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("pls")
+    resources:
+        mem_mb=rule_mem_mb("pls"),
+        runtime=rule_runtime("pls"),
+    conda:
+        "../../envs/association.yaml"
+    script:
+        "../../scripts/rule_pls.py"
+
+
+# Every map of an atlas against every other, each tested on its own nulls.
+rule compare_maps:
+    input:
+        maps=lambda wc: [f"results/{wc.atlas}/{m}/map.tsv" for m in maps_for_atlas(wc.atlas)],
+        nulls=lambda wc: [f"results/{wc.atlas}/{m}/nulls.npz" for m in maps_for_atlas(wc.atlas)],
+    output:
+        "results/{atlas}/compare_maps.tsv",
+    params:
+        maps=lambda wc: maps_for_atlas(wc.atlas),
+        method=config["association"]["method"],
+    log:
+        "logs/compare_maps_{atlas}.log",
+    threads: rule_threads("compare_maps")
+    resources:
+        mem_mb=rule_mem_mb("compare_maps"),
+        runtime=rule_runtime("compare_maps"),
+    conda:
+        "../../envs/association.yaml"
+    script:
+        "../../scripts/rule_compare_maps.py"

@@ -184,7 +184,7 @@ def map_null_inputs(wildcards):
     """Inputs of map_nulls: the map, plus what its null family is made from."""
     method = map_null_method(wildcards)
     base = f"results/{wildcards.atlas}"
-    inputs = {"map": f"{base}/{wildcards.map}/map.tsv"}
+    inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "atlas": atlas_inputs(wildcards)}
     if method in NULL_INDEX_METHODS:
         inputs["spins"] = f"{base}/nulls/spins_{method}.npz"
     if method in ("burt2020", "moran") or config["nulls"]["subcortex_method"] == "burt2020":
@@ -213,6 +213,7 @@ def coverage_inputs(wildcards):
 def per_map_outputs(atlas, m):
     base = f"results/{atlas}/{m}"
     outs = [f"{base}/map.tsv", f"{base}/genes.tsv", f"{base}/coverage.tsv"]
+    outs += [f"{base}/pls.tsv", f"{base}/pls_genes.tsv", f"{base}/pls_scores.tsv"]
     outs += [f"{base}/enrichment_{g}.tsv" for g in GENESETS]
     outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
     outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]
@@ -225,6 +226,9 @@ def all_outputs():
     for atlas in ATLASES:
         outs.append(f"results/{atlas}/expression.tsv")
         outs.append(f"results/{atlas}/methods.html")
+        if len(maps_for_atlas(atlas)) > 1:
+            outs.append(f"results/{atlas}/compare_maps.tsv")
+        outs += celltype_outputs(atlas)
         for m in maps_for_atlas(atlas):
             outs += per_map_outputs(atlas, m)
     outs.append("results/versions.tsv")

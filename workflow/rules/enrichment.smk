@@ -9,6 +9,8 @@ rule enrichment:
         nulls="results/{atlas}/{map}/nulls.npz",
         genesets=geneset_path,
         aliases=gene_alias_input,
+        ranking=lambda wc: (f"results/{wc.atlas}/{wc.map}/pls_genes.tsv"
+                            if config["enrichment"]["ranking"] == "pls1" else []),
     output:
         table="results/{atlas}/{map}/enrichment_{geneset}.tsv",
         sets="results/{atlas}/{map}/enrichment_{geneset}_sets.tsv",

@@ -5,6 +5,8 @@
 
 
 rule spins:
+    input:
+        atlas=atlas_inputs,
     output:
         "results/{atlas}/nulls/spins_{method}.npz",
     params:
@@ -26,6 +28,8 @@ rule spins:
 
 
 rule null_distance:
+    input:
+        atlas=atlas_inputs,
     output:
         "results/{atlas}/nulls/distance.npz",
     params:

@@ -9,7 +9,8 @@ if PRECOMPUTED:
 
     rule expression_precomputed:
         input:
-            lambda wc: config["expression"]["precomputed"][wc.atlas],
+            table=lambda wc: config["expression"]["precomputed"][wc.atlas],
+            atlas=atlas_inputs,
         output:
             expression="results/{atlas}/expression.tsv",
             methods="results/{atlas}/methods.txt",

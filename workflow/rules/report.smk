@@ -3,6 +3,7 @@
 
 rule map_figures:
     input:
+        atlas=atlas_inputs,
         expression="results/{atlas}/expression.tsv",
         map="results/{atlas}/{map}/map.tsv",
         genes="results/{atlas}/{map}/genes.tsv",

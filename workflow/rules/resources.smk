@@ -39,6 +39,9 @@ _RESOURCE_DEFAULTS = {
     "association": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     "enrichment": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     "coverage": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
+    # PLS refits on every null (83 x 15,633, 1,000 nulls: well under 2 minutes)
+    "pls": dict(mem_mb=1500, mem_per_input_mb=4, runtime=3, runtime_per_1000_perm=1),
+    "compare_maps": dict(mem_mb=1000, runtime=2),
     "map_figures": dict(mem_mb=1000, runtime=2),
     "enrichment_figures": dict(mem_mb=1000, runtime=2),
     # built-in gene-set collections (< 1 MB each) and the probe alias table
@@ -47,6 +50,9 @@ _RESOURCE_DEFAULTS = {
     # regional cell-type maps per atlas; each map against them (cell types x nulls)
     "celltype_maps": dict(mem_mb=1000, mem_per_input_mb=4, runtime=5),
     "celltype_compare": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.2),
+    # GP per cell type on all samples + 204,492 grey-matter voxels at 2 mm, and
+    # 6 leave-one-donor-out refits (docs/dense_maps.md); input = probe selection
+    "dense_maps": dict(mem_mb=2000, mem_per_input_mb=1.5, runtime=20, runtime_per_gb=120),
     "versions": dict(mem_mb=500, runtime=5),
     "methods": dict(mem_mb=500, runtime=5),
 }
