@@ -577,3 +577,62 @@ def test_dry_run_rejects_rnaseq_misconfiguration(tmp_path, replace, expect):
     res = dry_run(repo_config(**replace), tmp_path)
     assert res.returncode != 0
     assert expect in res.stdout + res.stderr
+
+
+# ---------------------------------------------------------------------------
+# slow: abagen's one-shot call, and the rules themselves in a copy of the repo
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_rnaseq_expression_equals_abagen_get_expression_data(tmp_path, monkeypatch):
+    """Full demo donors (all 45,821 reannotated probes): process_ahba with
+    probe_selection='rnaseq' equals abagen.get_expression_data on the same files.
+    abagen's rnaseq step looks for the RNA-seq in $ABAGEN_DATA only (not data_dir),
+    so the reference call needs it set; itx sets it itself (rnaseq_dir)."""
+    import abagen
+
+    from itx import atlas as atlases
+
+    demo.generate_donors(tmp_path, seed=SEED, samples_per_donor=20)
+    demo.generate_rnaseq_donors(tmp_path, seed=SEED, samples_per_donor=20)
+    dk = atlases.load_atlas("dk", "desikan_killiany")
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    ours = expression.process_ahba(dk.volume, info, data_dir=tmp_path, rnaseq_dir=tmp_path,
+                                   probe_selection="rnaseq")
+    monkeypatch.setenv("ABAGEN_DATA", str(tmp_path))
+    ref = abagen.get_expression_data(str(dk.volume), info, data_dir=str(tmp_path), donors="all",
+                                     probe_selection="rnaseq", verbose=0)
+    pd.testing.assert_frame_equal(ours.expression, ref, check_exact=True)
+    assert ref.shape[1] > 10000
+
+
+@pytest.mark.slow
+def test_rules_fetch_rnaseq_and_select_probes_run_on_the_demo(tmp_path):
+    """Only the AHBA stages, in a copy of the repo: demo donors, fetch_donor,
+    fetch_rnaseq (generated RNA-seq standing in for the server), ahba_cache and
+    select_probes with probe_selection 'rnaseq'."""
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo", "__pycache__",
+        ".pytest_cache"))
+    text = repo_config(rnaseq=("false", "true"), probe_selection=("diff_stability", "rnaseq"),
+                       samples_per_donor=("100", "20"))
+    (work / "config" / "config.yaml").write_text(text)
+    target = "resources/ahba/demo/selection/selection.json"
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", target],
+                         cwd=work, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    data = work / "resources" / "ahba" / "demo"
+    for d in ("9861", "10021"):
+        folder = data / "rnaseq" / f"rnaseq_donor{d}"
+        assert fetch.is_donor_complete(folder, "rnaseq")
+        # what the demo generator writes for these settings, bit for bit
+        ref = demo.write_rnaseq_donor(tmp_path / "ref", d, seed=0, samples_per_donor=20)
+        for name in RNASEQ_FILES:
+            assert (folder / name).read_bytes() == (ref / name).read_bytes()
+    assert not (data / "rnaseq" / "rnaseq_donor12876").exists()
+    assert not [p for p in all_files(data / "rnaseq") if Path(p).name.startswith(".")]
+    selection = expression.read_selection(data / "selection")
+    assert selection.options["probe_selection"] == "rnaseq"
+    assert len(selection.microarray) == 6
