@@ -105,13 +105,6 @@ if (USE_RNASEQ or config["ahba"].get("rnaseq", False)) and not RNASEQ_DONORS:
         f"AHBA donors with RNA-seq), but ahba.donors is {DONORS}: add them to ahba.donors, "
         "or set ahba.rnaseq: false and choose another expression.probe_selection"
     )
-if USE_RNASEQ and config["expression"]["donor_probes"] != "aggregate" and set(DONORS) - set(RNASEQ_DONORS):
-    raise ValueError(
-        f"expression.probe_selection 'rnaseq' with donor_probes "
-        f"'{config['expression']['donor_probes']}' selects probes per donor, but donors "
-        f"{sorted(set(DONORS) - set(RNASEQ_DONORS))} have no RNA-seq: set "
-        "expression.donor_probes: aggregate, or ahba.donors to 9861 and/or 10021"
-    )
 
 
 def rnaseq_files(donor):
