@@ -566,10 +566,6 @@ def test_dry_run_switch_off_plans_no_rnaseq(tmp_path):
     (dict(rnaseq=("false", "true"), probe_selection=("diff_stability", "rnaseq"),
           donors=('["9861", "10021", "12876", "14380", "15496", "15697"]', '["12876"]')),
      "need donor 9861 or 10021"),
-    # per-donor selection for donors without RNA-seq
-    (dict(rnaseq=("false", "true"), probe_selection=("diff_stability", "rnaseq"),
-          donor_probes=("aggregate", "independent")),
-     "donor_probes 'independent' selects probes per donor"),
     # not a boolean
     (dict(rnaseq=("false", "maybe")), "'maybe' is not of type 'boolean'"),
 ])
