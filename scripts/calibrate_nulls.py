@@ -354,6 +354,7 @@ def plot_calibration(summary: pd.DataFrame, path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     pooled = summary[(summary.sigma == "all") & (summary.alpha == ALPHAS[0])]
     order = pooled.sort_values("fpr", ascending=False)["method"].tolist()
@@ -377,6 +378,10 @@ def plot_calibration(summary: pd.DataFrame, path) -> Path:
                 ax.plot(100 * d.fpr, yy, "s", ms=4, color=colours[k],
                         label=f"sigma {s} mm")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(
+            [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"false-positive rate at alpha {a:g} (%)")
         ax.set_title(f"alpha = {a:g}")
         ax.grid(axis="x", alpha=0.3, which="both")

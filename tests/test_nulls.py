@@ -437,6 +437,10 @@ def test_duplicate_redraws_equal_neuromaps(tmp_path):
                            n_rotate=40, seed=5)
     np.testing.assert_array_equal(got, want)
     assert len({tuple(c) for c in got.T}) == 40
+    # redraw decisions carry across blocks
+    blocks = nulls._iter_vertex_spins([pts.astype(np.float32)], [0], 40, 5,
+                                      block=7)
+    np.testing.assert_array_equal(np.hstack([b for _, b in blocks]), want)
 
 
 # ------------------------------------------------ small synthetic sphere
@@ -680,3 +684,16 @@ def test_load_version1_spin_file(tmp_path):
     back = nulls.load_spins(p)
     assert back.method == "vasa" and back.regions == [1, 2]
     np.testing.assert_array_equal(back.idx, [[1], [0]])
+
+
+def test_baum_blockwise_equals_whole(toy, monkeypatch):
+    import functools
+    sides, ids = toy
+    labels = (sides[0]["labels"], sides[1]["labels"])
+    spheres = (sides[0]["sphere"], sides[1]["sphere"])
+    rot = nulls.vertex_rotations(20, 4, sphere_giftis=spheres)
+    whole = nulls.spin_nulls(labels, spheres, ids, 20, "baum", 4, rotations=rot)
+    monkeypatch.setattr(nulls, "_iter_vertex_spins", functools.partial(
+        nulls._iter_vertex_spins, block=3))
+    np.testing.assert_array_equal(
+        nulls.spin_nulls(labels, spheres, ids, 20, "baum", 4), whole)

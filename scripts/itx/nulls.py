@@ -409,17 +409,19 @@ def _label_values(label_gifti) -> np.ndarray:
     return np.asarray(load_gifti(label_gifti).agg_data()).astype(np.int64)
 
 
-def _vertex_spins(coords: Sequence[np.ndarray], hemis: Sequence[int],
-                  n_perm: int, seed: int,
-                  check_duplicates: bool = True) -> np.ndarray:
-    """neuromaps' ``gen_spinsamples(method='original')`` on vertices, faster.
+def _iter_vertex_spins(coords: Sequence[np.ndarray], hemis: Sequence[int],
+                       n_perm: int, seed: int, check_duplicates: bool = True,
+                       block: int = 500):
+    """neuromaps' ``gen_spinsamples(method='original')`` on vertices, in blocks.
 
     Draws the same rotations from the same ``RandomState`` stream and
-    matches vertices with the same ``cKDTree`` query, so the output equals
-    neuromaps' for the same seed. neuromaps checks each new resampling
-    against every earlier one (O(n_perm^2 x n_vertices): hours for 10,000
-    vertex spins); here columns are looked up by hash, which takes the same
-    decisions in O(n_perm x n_vertices).
+    matches vertices with the same ``cKDTree`` query, so the concatenated
+    blocks equal neuromaps' output for the same seed. neuromaps compares
+    each new resampling with every earlier one (O(n_perm^2 x n_vertices):
+    hours for 10,000 vertex spins); here earlier resamplings are kept as
+    128-bit BLAKE2 digests, which takes the same redraw decisions (a digest
+    collision between different resamplings is not a practical event) in
+    O(n_perm x n_vertices) time and without keeping earlier blocks.
 
     Parameters
     ----------
@@ -428,6 +430,14 @@ def _vertex_spins(coords: Sequence[np.ndarray], hemis: Sequence[int],
     hemis : sequence of {0, 1}
         Hemisphere of each entry of `coords`: 0 is rotated by the left
         rotation, 1 by its mirror image (neuromaps' ``_gen_rotation``).
+    block : int
+        Rotations per yielded array.
+
+    Yields
+    ------
+    start : int
+        Index of the first rotation of the block.
+    spins : (n_vertices, b) numpy.ndarray of int32
     """
     from neuromaps.nulls.spins import _gen_rotation
     from scipy.spatial import cKDTree
@@ -436,32 +446,37 @@ def _vertex_spins(coords: Sequence[np.ndarray], hemis: Sequence[int],
     offsets = np.cumsum([0] + sizes)
     n = int(offsets[-1])
     rs = np.random.RandomState(seed)
-    out = np.empty((n, n_perm), dtype=np.int32)
-    identity = np.arange(n, dtype=np.int32)
-    seen: dict = {}
+    seen = {hashlib.blake2b(np.arange(n, dtype=np.int32).tobytes(),
+                            digest_size=16).digest()}  # the identity
     warned = False
-    for j in range(n_perm):
-        col = out[:, j]
-        for _ in range(500):
-            rotations = _gen_rotation(rs)
-            for h, c, off in zip(hemis, coords, offsets):
-                _, nearest = cKDTree(c @ rotations[h]).query(c, 1)
-                col[off:off + len(c)] = nearest + off
-            if not check_duplicates:
-                break
-            key = hashlib.blake2b(col.tobytes(), digest_size=16).digest()
-            duplicate = np.array_equal(col, identity) or any(
-                np.array_equal(col, out[:, k]) for k in seen.get(key, ()))
-            if not duplicate:
-                break
-        else:  # pragma: no cover - needs a mesh with very few vertices
-            if not warned:
-                warnings.warn("Duplicate rotations used: 500 draws gave no "
-                              "new resampling", stacklevel=3)
-                warned = True
-        if check_duplicates:
-            seen.setdefault(key, []).append(j)
-    return out
+    for start in range(0, n_perm, block):
+        out = np.empty((n, min(block, n_perm - start)), dtype=np.int32)
+        for j in range(out.shape[1]):
+            col = out[:, j]
+            for _ in range(500):
+                rotations = _gen_rotation(rs)
+                for h, c, off in zip(hemis, coords, offsets):
+                    _, nearest = cKDTree(c @ rotations[h]).query(c, 1)
+                    col[off:off + len(c)] = nearest + off
+                if not check_duplicates:
+                    break
+                key = hashlib.blake2b(col.tobytes(), digest_size=16).digest()
+                if key not in seen:
+                    break
+            else:  # pragma: no cover - needs a mesh with very few vertices
+                if not warned:
+                    warnings.warn("Duplicate rotations used: 500 draws gave "
+                                  "no new resampling", stacklevel=3)
+                    warned = True
+            if check_duplicates:
+                seen.add(key)
+        yield start, out
+
+
+def _vertex_spins(coords, hemis, n_perm, seed, check_duplicates=True):
+    """All blocks of :func:`_iter_vertex_spins` in one array."""
+    return np.concatenate([b for _, b in _iter_vertex_spins(
+        coords, hemis, n_perm, seed, check_duplicates)], axis=1)
 
 
 def _density_spheres(density: str) -> tuple:
@@ -951,9 +966,16 @@ def spin_nulls(label_giftis: Sequence, sphere_giftis: Sequence,
                         f"vertices but the sphere has {len(c)}; they must be "
                         "on the same mesh")
                 coords.append(c)
-            rotations = _vertex_spins(coords, [h.hemi for h in hemis], n_perm,
-                                      seed, check_duplicates)
-        elif np.shape(rotations)[1] != n_perm:
+            # block by block: 10,000 rotations of both fsaverage5
+            # hemispheres would hold 0.8 GB at once
+            idx = np.empty((len(region_ids), n_perm), dtype=np.int64)
+            for start, spins in _iter_vertex_spins(
+                    coords, [h.hemi for h in hemis], n_perm, seed,
+                    check_duplicates):
+                idx[:, start:start + spins.shape[1]] = _baum_indices(
+                    label_giftis, region_ids, spins)
+            return idx
+        if np.shape(rotations)[1] != n_perm:
             raise ValueError(f"rotations hold {np.shape(rotations)[1]} "
                              f"rotations, not n_perm = {n_perm}")
         return _baum_indices(label_giftis, region_ids, rotations)
