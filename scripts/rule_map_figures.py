@@ -8,9 +8,14 @@ atlas = atlases.load_atlas(snakemake.wildcards.atlas, snakemake.params.atlas)
 table = read_tsv(snakemake.input.map)
 genes = read_tsv(snakemake.input.genes)
 expression = read_tsv(snakemake.input.expression).set_index("region")
-figures.plot_region_map(table.set_index("id")["value"], atlas.surface, snakemake.output.map,
-                        ignore_absent=True,
-                        title=snakemake.wildcards.map)
+values = table.set_index("id")["value"]
+if atlas.surface is not None:
+    # fsaverage6/7 atlases are drawn at their fsaverage5 vertices (nested meshes)
+    figures.plot_region_map(values, atlases.fsaverage5_surface(atlas), snakemake.output.map,
+                            ignore_absent=True, title=snakemake.wildcards.map)
+else:
+    figures.plot_volume_map(values, atlas.volume, snakemake.output.map,
+                            title=snakemake.wildcards.map)
 # only the regions that entered the test: in scope, with expression and a value
 scope = atlases.scope_regions(atlas.info, snakemake.params.scope)["region"]
 used = table.set_index("region")["value"].loc[scope].dropna()

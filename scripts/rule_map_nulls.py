@@ -32,7 +32,8 @@ if "distance" in inp.keys():
 if p.method == "vertex_spin":
     cortex = scope[nullmaps.is_cortex(scope)]
     rotations = nulls.vertex_rotations(p.n_perm, nullmaps.derive_seed(p.seed, "cortex"))
-    vertex_nulls = nulls.spin_vertex_map(list(inp.vertex), atlas.surface,
+    # fsaverage6/7 atlases and maps are spun at their fsaverage5 vertices (nested meshes)
+    vertex_nulls = nulls.spin_vertex_map(list(inp.vertex), atlases.fsaverage5_surface(atlas),
                                          cortex["id"].tolist(), rotations)
 null = nullmaps.null_maps(values, scope, p.method, p.n_perm, p.seed,
                           subcortex_method=p.subcortex_method, index=index, dist=dist,

@@ -59,7 +59,7 @@ def test_env_matches_requirements(env):
 
 def test_every_rule_with_a_script_has_a_conda_env():
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        blocks = re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]
+        blocks = re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]
         for block in blocks:
             name = block.split(":", 1)[0]
             if "script:" in block or "shell:" in block:

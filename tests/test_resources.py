@@ -10,12 +10,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-PER_MAP = {"parcellate", "association", "enrichment", "map_figures", "enrichment_figures"}
+PER_MAP = {"parcellate", "map_nulls", "association", "coverage", "pls", "variogram", "enrichment",
+           "map_figures", "enrichment_figures"}
 
 
 def rule_blocks():
     for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+        # rules may sit inside an `if` (rules/precomputed.smk): allow indentation
+        for block in re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]:
             name = block.split(":", 1)[0]
             if "script:" in block or "shell:" in block:
                 yield name, block

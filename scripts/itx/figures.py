@@ -575,3 +575,46 @@ def plot_celltype_comparison(table: pd.DataFrame, out_png, alpha: float = 0.05,
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def plot_volume_map(values: pd.Series, label_img, out_png, title: str | None = None,
+                    vmax: float | None = None) -> Path:
+    """Draw a parcel map painted into its label volume (atlases with no surface).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Parcel values indexed by atlas id (NaN = not drawn).
+    label_img : path-like or niimg
+        The atlas's MNI152 label volume.
+    out_png : path-like
+        Output PNG.
+    title : str, optional
+    vmax : float, optional
+        Colour limit (symmetric); default: the largest absolute value.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import nibabel as nib
+    from nilearn import plotting
+
+    img = nib.load(label_img) if not hasattr(label_img, "get_fdata") else label_img
+    labels = np.asarray(img.dataobj).astype(np.int64)
+    lut = np.full(labels.max() + 1, np.nan)
+    ids = np.asarray(values.index, dtype=np.int64)
+    keep = (ids >= 0) & (ids <= labels.max())
+    lut[ids[keep]] = values.to_numpy(float)[keep]
+    data = lut[labels]
+    finite = data[np.isfinite(data)]
+    if vmax is None:
+        vmax = float(np.abs(finite).max()) if finite.size else 1.0
+    stat = nib.Nifti1Image(np.nan_to_num(data, nan=0.0).astype(np.float32), img.affine)
+    out = _out_path(out_png)
+    fig = _new_figure(9, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    plotting.plot_stat_map(stat, display_mode="ortho", axes=ax, vmax=vmax or 1.0,
+                           cmap="RdBu_r", colorbar=True, title=title, draw_cross=False,
+                           black_bg=False, annotate=True)
+    return _save(fig, out)

@@ -307,7 +307,7 @@ def scope_index(atlas, info, method, n_perm, seed) -> np.ndarray:
         rows = np.flatnonzero(~cortex)
         idx = np.asarray(permute_within(subcortex_groups(info.iloc[rows]), int(n_perm),
                                         derive_seed(seed, "subcortex")))
-        out[rows] = rows[idx]
+        out[rows] = np.where(idx >= 0, rows[np.where(idx >= 0, idx, 0)], -1)
     return out
 
 

@@ -1,54 +1,5 @@
 # Stage 7b: built-in gene-set collections (fetched, checksum-verified), and
 # regional cell-type maps compared with every map (spatial-null p values).
-import sys
-from pathlib import Path
-
-# the collection registry lives in itx.genesets (scripts/)
-_ITX_SCRIPTS = str(Path(workflow.basedir).parent / "scripts")
-if _ITX_SCRIPTS not in sys.path:
-    sys.path.insert(0, _ITX_SCRIPTS)
-from itx.genesets import BUILTIN_COLLECTIONS, builtin_name
-
-
-def builtin_geneset_sources():
-    """Built-in collection -> its source (None = the pinned URL), from `genesets:`."""
-    sources = {}
-    for key, spec in config["genesets"].items():
-        name = builtin_name(spec)
-        if name is None:
-            continue
-        source = spec.get("source") if isinstance(spec, dict) else None
-        if name in sources and sources[name] != source:
-            raise ValueError(
-                f"genesets: built-in collection {name!r} is listed twice with different sources "
-                f"({sources[name]!r}, {source!r}); give one source"
-            )
-        sources[name] = source
-    return sources
-
-
-BUILTIN_GENESET_SOURCES = builtin_geneset_sources()
-
-
-def gene_alias_input(wildcards=None):
-    """The alias table (rule gene_aliases) when the matrix has abagen's reannotated
-    symbols (enrichment.aliases, expression from AHBA probes, expression.reannotated)."""
-    if (not config["enrichment"]["aliases"] or PRECOMPUTED
-            or not config["expression"]["reannotated"]):
-        return []
-    return [f"{AHBA_DIR}/gene_aliases.tsv"]
-
-
-def celltype_outputs(atlas):
-    """Cell-type outputs of one atlas (the lead adds them to all_outputs)."""
-    outs = []
-    for g in GENESETS:
-        outs += [f"results/{atlas}/celltypes/{g}.tsv",
-                 f"results/{atlas}/celltypes/figures/{g}.png"]
-        for m in maps_for_atlas(atlas):
-            outs += [f"results/{atlas}/{m}/celltypes_{g}.tsv",
-                     f"results/{atlas}/{m}/figures/celltypes_{g}.png"]
-    return outs
 
 
 # downloads run where Snakemake runs, never in cluster jobs (as fetch_donor)

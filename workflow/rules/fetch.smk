@@ -67,3 +67,5 @@ rule fetch:
     input:
         all_donor_files(),
         all_rnaseq_files() if config["ahba"].get("rnaseq", False) else [],
+        fetched_atlas_files(),
+        fetched_geneset_files(),

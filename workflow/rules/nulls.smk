@@ -71,3 +71,33 @@ rule map_nulls:
         "../../envs/nulls.yaml"
     script:
         "../../scripts/rule_map_nulls.py"
+
+
+# Does the null keep the map's spatial autocorrelation? Empirical variogram of
+# the map against the variograms of its null maps (Burt 2020), for any family.
+rule variogram:
+    input:
+        map="results/{atlas}/{map}/map.tsv",
+        nulls="results/{atlas}/{map}/nulls.npz",
+        distance="results/{atlas}/nulls/distance.npz",
+    output:
+        table="results/{atlas}/{map}/variogram.tsv",
+        figure=report(
+            "results/{atlas}/{map}/figures/variogram.png",
+            caption="../report/variogram.rst",
+            category="Nulls",
+            subcategory="{atlas}",
+            labels={"map": "{map}", "atlas": "{atlas}", "figure": "variogram fit"},
+        ),
+    log:
+        "logs/variogram_{atlas}_{map}.log",
+    group:
+        "per_map"
+    threads: rule_threads("variogram")
+    resources:
+        mem_mb=rule_mem_mb("variogram"),
+        runtime=rule_runtime("variogram"),
+    conda:
+        "../../envs/nulls.yaml"
+    script:
+        "../../scripts/rule_variogram.py"

@@ -42,6 +42,7 @@ _RESOURCE_DEFAULTS = {
     # PLS refits on every null (83 x 15,633, 1,000 nulls: well under 2 minutes)
     "pls": dict(mem_mb=1500, mem_per_input_mb=4, runtime=3, runtime_per_1000_perm=1),
     "compare_maps": dict(mem_mb=1000, runtime=2),
+    "variogram": dict(mem_mb=1000, runtime=2),
     "map_figures": dict(mem_mb=1000, runtime=2),
     "enrichment_figures": dict(mem_mb=1000, runtime=2),
     # built-in gene-set collections (< 1 MB each) and the probe alias table

@@ -1,0 +1,26 @@
+"""Rule variogram: empirical vs null-map variograms of one map (null fit diagnostic)."""
+import numpy as np
+
+from itx import nullmaps, surrogates
+from itx.tables import log_to_file, read_tsv, write_tsv
+
+log_to_file(snakemake.log[0])
+inp = snakemake.input
+null = nullmaps.load_null_maps(inp.nulls)
+with np.load(inp.distance, allow_pickle=False) as z:
+    if [str(r) for r in z["regions"]] != [str(r) for r in null.regions]:
+        raise ValueError(f"{inp.distance} and {inp.nulls} cover different regions; rerun both")
+    dist = z["dist"]
+values = read_tsv(inp.map).set_index("region")["value"].astype(float).reindex(null.regions)
+values = values.to_numpy()
+rows = np.isfinite(values)
+# a null map with a gap over the map's regions (a parcel spun into the medial wall)
+# would drop that region from every variogram: leave such null maps out instead
+cols = np.isfinite(null.values[rows]).all(axis=0)
+diag = surrogates.variogram_diagnostic(values[rows], dist[np.ix_(rows, rows)],
+                                       null.values[rows][:, cols])
+diag.insert(0, "method", null.method)
+diag["n_null"] = int(cols.sum())
+write_tsv(diag, snakemake.output.table)
+surrogates.plot_variogram(diag, snakemake.output.figure,
+                          title=f"{snakemake.wildcards.map}: {null.method} nulls")
