@@ -89,8 +89,9 @@ NOISE_BOUNDS = (1e-3, 1e1)
 #: 1,000 samples take seconds; the final GP then conditions on all samples.
 DEFAULT_MAX_FIT_SAMPLES = 1000
 #: Optimiser restarts from random (seeded) hyperparameters, against local
-#: optima such as "all noise, no signal".
-DEFAULT_RESTARTS = 2
+#: optima such as "all noise, no signal". Each start costs as much as the
+#: first; on the demo one start already finds the optimum (docs/dense_maps.md).
+DEFAULT_RESTARTS = 1
 #: abagen's default for ``get_interpolated_map``.
 DEFAULT_N_NEIGHBORS = 10
 #: Voxels per prediction block: the block's (voxels x samples) kernel takes
