@@ -116,12 +116,10 @@ def all_rnaseq_files(wildcards=None):
 
 
 def fetch_rnaseq_input(wildcards):
-    """The demo: its generated microarray donor (the RNA-seq is made to match it)."""
+    """The demo's generated RNA-seq (rule demo_rnaseq); nothing for a real download."""
     if IS_DEMO:
-        return [
-            f"{DEMO_DIR}/source/microarray/normalized_microarray_donor{wildcards.donor}/{f}"
-            for f in AHBA_FILES
-        ]
+        return [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{wildcards.donor}/{f}"
+                for f in RNASEQ_FILES]
     return []
 
 

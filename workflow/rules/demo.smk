@@ -66,3 +66,27 @@ rule demo_genesets:
         "../../envs/demo.yaml"
     script:
         "../../scripts/rule_demo_genesets.py"
+
+
+# RNA-seq for demo donors 9861 / 10021, generated from the same gene values as the
+# demo microarray (only with ahba.rnaseq; rule fetch_rnaseq reads it like a mirror)
+rule demo_rnaseq:
+    output:
+        [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{{donor}}/{f}" for f in RNASEQ_FILES],
+    params:
+        seed=config["demo"]["seed"],
+        samples_per_donor=config["demo"]["samples_per_donor"],
+    wildcard_constraints:
+        donor="9861|10021",
+    log:
+        "logs/demo_rnaseq_{donor}.log",
+    group:
+        "demo"
+    threads: rule_threads("demo_rnaseq")
+    resources:
+        mem_mb=rule_mem_mb("demo_rnaseq"),
+        runtime=rule_runtime("demo_rnaseq"),
+    conda:
+        "../../envs/demo.yaml"
+    script:
+        "../../scripts/rule_demo_rnaseq.py"

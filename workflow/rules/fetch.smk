@@ -28,8 +28,8 @@ rule fetch_donor:
 
 # RNA-seq of donor 9861 or 10021 (ahba.rnaseq) into <AHBA_DIR>/rnaseq/rnaseq_donor{id}/,
 # where abagen's probe_selection "rnaseq" reads it; same source, checks and lock
-# file as the microarray. With the demo, RNA-seq matching the generated donor is
-# written to a temporary folder that stands in for the server.
+# file as the microarray. With the demo, the RNA-seq generated to match the demo
+# donor (rule demo_rnaseq) stands in for the server, as for fetch_donor.
 rule fetch_rnaseq:
     input:
         fetch_rnaseq_input,
@@ -39,8 +39,6 @@ rule fetch_rnaseq:
         source=config["ahba"]["source"],
         retries=config["ahba"]["retries"],
         timeout=config["ahba"]["timeout"],
-        demo_seed=config["demo"]["seed"],
-        demo_samples_per_donor=config["demo"]["samples_per_donor"],
     wildcard_constraints:
         donor="9861|10021",
     log:
@@ -50,8 +48,7 @@ rule fetch_rnaseq:
         mem_mb=rule_mem_mb("fetch_rnaseq"),
         runtime=rule_runtime("fetch_rnaseq"),
     conda:
-        # the demo generates its RNA-seq here (itx.demo needs abagen's data)
-        "../../envs/demo.yaml" if IS_DEMO else "../../envs/fetch.yaml"
+        "../../envs/fetch.yaml"
     script:
         "../../scripts/rule_fetch_rnaseq.py"
 

@@ -16,6 +16,7 @@ _RESOURCE_DEFAULTS = {
     "demo_donors": dict(mem_mb=1000, runtime=10),
     "demo_map": dict(mem_mb=1000, runtime=5),
     "demo_genesets": dict(mem_mb=500, runtime=5),
+    "demo_rnaseq": dict(mem_mb=1000, runtime=5),
     "fetch_donor": dict(mem_mb=500, runtime=60),
     "fetch_rnaseq": dict(mem_mb=1000, runtime=30),  # demo: generates ~30 MB of CSV per donor
     "fetch_atlas": dict(mem_mb=1000, runtime=15),
