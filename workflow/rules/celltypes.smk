@@ -52,6 +52,7 @@ rule celltype_maps:
         expression="results/{atlas}/expression.tsv",
         genesets=geneset_path,
         aliases=gene_alias_input,
+        atlas=atlas_inputs,
     output:
         table="results/{atlas}/celltypes/{geneset}.tsv",
         sets="results/{atlas}/celltypes/{geneset}_sets.tsv",
@@ -62,8 +63,16 @@ rule celltype_maps:
             subcategory="{atlas}",
             labels={"gene sets": "{geneset}", "figure": "regional cell-type maps"},
         ),
+        brain=report(
+            "results/{atlas}/celltypes/figures/{geneset}_brain.png",
+            caption="../report/celltype_maps.rst",
+            category="Cell types",
+            subcategory="{atlas}",
+            labels={"gene sets": "{geneset}", "figure": "cell-type maps on the brain"},
+        ),
     params:
         min_genes=config["celltypes"]["min_genes"],
+        atlas=lambda wc: config["atlases"][wc.atlas],
     log:
         "logs/celltype_maps_{atlas}_{geneset}.log",
     threads: rule_threads("celltype_maps")

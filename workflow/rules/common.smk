@@ -302,7 +302,8 @@ def celltype_outputs(atlas):
     outs = []
     for g in GENESETS:
         outs += [f"results/{atlas}/celltypes/{g}.tsv",
-                 f"results/{atlas}/celltypes/figures/{g}.png"]
+                 f"results/{atlas}/celltypes/figures/{g}.png",
+                 f"results/{atlas}/celltypes/figures/{g}_brain.png"]
         for m in maps_for_atlas(atlas):
             outs += [f"results/{atlas}/{m}/celltypes_{g}.tsv",
                      f"results/{atlas}/{m}/figures/celltypes_{g}.png"]
