@@ -285,3 +285,49 @@ def test_demo_planted_field_is_recovered(demo_scores, tmp_path):
     assert set(v.lodo["method"]) == {"gp", "nearest"}
     out = dense.plot_demo_validation(v, tmp_path / "validation.png")
     assert out.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------
+# the rule script, end to end with a stand-in for Snakemake's object
+# ---------------------------------------------------------------------------
+
+def test_rule_script_writes_every_output(demo_selection, tmp_path):
+    import runpy
+    from pathlib import Path
+
+    from snakemake.iocontainers import Namedlist
+
+    sel = expression.write_selection(demo_selection, tmp_path / "selection")
+    demo.write_gene_sets_gmt(demo.demo_gene_sets(SEED), tmp_path / "sets.gmt")
+    demo.write_truth(tmp_path / "truth.json", seed=SEED)
+    names = dict(maps="maps.nii.gz", mask="mask.nii.gz", celltypes="celltypes.tsv",
+                 scores="scores.tsv", sets="sets.tsv", lodo="lodo.tsv", figure="maps.png",
+                 validation="validation.tsv")
+    out = tmp_path / "out"
+    smk = type("Snakemake", (), {})()
+    smk.input = Namedlist(fromdict={"selection": [str(sel / "selection.json")],
+                                    "genesets": str(tmp_path / "sets.gmt"),
+                                    "truth": str(tmp_path / "truth.json")})
+    smk.output = Namedlist(fromdict={k: str(out / v) for k, v in names.items()})
+    smk.params = Namedlist(fromdict={"options": dict(
+        method="nearest", resolution_mm=8, seed=1, min_genes=5, max_fit_samples=1000,
+        n_restarts=0, n_neighbors=10, uncertainty=True, lodo_methods=["nearest"])})
+    smk.log = [str(tmp_path / "rule.log")]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rule_dense_maps.py"
+    import sys
+    stderr = sys.stderr
+    try:
+        runpy.run_path(str(script), init_globals={"snakemake": smk})
+    finally:
+        sys.stderr = stderr   # log_to_file redirects it
+    for v in names.values():
+        assert (out / v).stat().st_size > 0, v
+    assert not (out / "uncertainty.nii.gz").exists()   # nearest has none
+    scores = pd.read_csv(out / "scores.tsv", sep="\t")
+    assert len(scores) == 600 and set(demo.DEMO_SET_NAMES) <= set(scores.columns)
+    lodo = pd.read_csv(out / "lodo.tsv", sep="\t")
+    assert len(lodo) == len(demo.DEMO_SET_NAMES) * len(demo.DONOR_IDS)
+    val = pd.read_csv(out / "validation.tsv", sep="\t").set_index(["method", "where"])
+    assert val.loc[("nearest", "voxels"), "r_pearson"] > 0.85
+    assert nib.load(out / "maps.nii.gz").shape == (dense.grey_matter_mask(8).shape
+                                                   + (len(demo.DEMO_SET_NAMES),))

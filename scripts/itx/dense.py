@@ -26,6 +26,7 @@ from the `seed` argument, so the same seed gives identical maps.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import warnings
@@ -584,13 +585,24 @@ def interpolate_scores(coords, scores, target_coords, method="gp", seed=0, *,
 # 3. NIfTI maps
 # ---------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4)
+def _gm_mask(resolution_mm):
+    from nilearn.datasets import load_mni152_gm_mask
+
+    img = load_mni152_gm_mask(resolution=resolution_mm)
+    data = (np.asarray(img.dataobj) > 0).astype(np.uint8)
+    data.flags.writeable = False   # shared by every call: nobody may change it
+    return data, img.affine.copy()
+
+
 def grey_matter_mask(resolution_mm=DEFAULT_RESOLUTION_MM):
     """nilearn's bundled MNI152 grey-matter mask (offline) at `resolution_mm`.
 
     Parameters
     ----------
     resolution_mm : int, optional
-        Isotropic voxel size; nilearn resamples its 1 mm template.
+        Isotropic voxel size; nilearn resamples its 1 mm template (about a
+        second, so the result is cached per resolution).
 
     Returns
     -------
@@ -598,12 +610,8 @@ def grey_matter_mask(resolution_mm=DEFAULT_RESOLUTION_MM):
         uint8 mask (1 = grey matter, thresholded at 0.2 and closed, nilearn's
         defaults).
     """
-    from nilearn.datasets import load_mni152_gm_mask
-
-    resolution_mm = _check_positive_int(resolution_mm, "resolution_mm")
-    img = load_mni152_gm_mask(resolution=resolution_mm)
-    data = (np.asarray(img.dataobj) > 0).astype(np.uint8)
-    return nib.Nifti1Image(data, img.affine)
+    data, affine = _gm_mask(_check_positive_int(resolution_mm, "resolution_mm"))
+    return nib.Nifti1Image(data.copy(), affine.copy())
 
 
 def _load_mask(mask_img, resolution_mm):
