@@ -2,29 +2,7 @@
 # score at every AHBA tissue sample, interpolated (Gaussian process, or abagen's
 # nearest samples) to every grey-matter voxel of MNI152; any atlas can then
 # parcellate the NIfTI maps. Independent of the atlas: reads the probe selection.
-
-
-def dense_files(geneset):
-    """Outputs of rule dense_maps for one gene-set collection."""
-    base = f"results/dense/{geneset}"
-    outs = [f"{base}/{f}" for f in ("maps.nii.gz", "mask.nii.gz", "celltypes.tsv", "scores.tsv",
-                                      "sets.tsv", "lodo.tsv", "maps.png")]
-    if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]:
-        outs.append(f"{base}/uncertainty.nii.gz")
-    if IS_DEMO:
-        outs.append(f"{base}/validation.tsv")
-    return outs
-
-
-def dense_outputs():
-    """Targets of every collection when dense.enabled (for all_outputs)."""
-    if not config["dense"]["enabled"]:
-        return []
-    return [f for g in GENESETS for f in dense_files(g)]
-
-
-def _dense_output(name):
-    return f"results/dense/{{geneset}}/{name}"
+# Outputs are off the default target unless dense.enabled (all_outputs).
 
 
 rule dense_maps:
@@ -34,19 +12,20 @@ rule dense_maps:
         # the demo's truth: which set was planted, to check it is recovered
         truth=[f"{DEMO_DIR}/truth.json"] if IS_DEMO else [],
     output:
-        maps=_dense_output("maps.nii.gz"),
-        mask=_dense_output("mask.nii.gz"),
-        celltypes=_dense_output("celltypes.tsv"),
-        scores=_dense_output("scores.tsv"),
-        sets=_dense_output("sets.tsv"),
-        lodo=_dense_output("lodo.tsv"),
-        figure=_dense_output("maps.png"),
+        maps="results/dense/{geneset}/maps.nii.gz",
+        mask="results/dense/{geneset}/mask.nii.gz",
+        celltypes="results/dense/{geneset}/celltypes.tsv",
+        scores="results/dense/{geneset}/scores.tsv",
+        sets="results/dense/{geneset}/sets.tsv",
+        lodo="results/dense/{geneset}/lodo.tsv",
+        figure="results/dense/{geneset}/maps.png",
+        # the GP's posterior SD; 'nearest' has none
         **(
-            {"uncertainty": _dense_output("uncertainty.nii.gz")}
+            {"uncertainty": "results/dense/{geneset}/uncertainty.nii.gz"}
             if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]
             else {}
         ),
-        **({"validation": _dense_output("validation.tsv")} if IS_DEMO else {}),
+        **({"validation": "results/dense/{geneset}/validation.tsv"} if IS_DEMO else {}),
     params:
         # every option but 'enabled' (switching it on must not rerun finished maps)
         options={k: v for k, v in config["dense"].items() if k != "enabled"},
