@@ -86,6 +86,22 @@ def test_scores_equal_a_loop():
     assert list(res.table().columns[-2:]) == ["t1", "t2"]
 
 
+def test_selection_without_sample_norm_is_normalised_per_sample():
+    micro, annot, sets = _toy_selection(seed=4)
+    micro = {d: m.fillna(5.0) for d, m in micro.items()}
+    sel = expression.ProbeSelection(
+        microarray=micro, annotation=annot, probes=pd.DataFrame(), donors=["A", "B"],
+        options={"sample_norm": "zscore"}, sample_normed=False)
+    got = dense.sample_scores(sel, sets, min_genes=3)
+    # abagen's zscore: each sample across genes, SD with ddof=1
+    normed = {d: m.sub(m.mean(axis=1), axis=0).div(m.std(axis=1, ddof=1), axis=0)
+              for d, m in micro.items()}
+    ref = dense.sample_scores((normed, annot), sets, min_genes=3)
+    np.testing.assert_allclose(got.scores.to_numpy(), ref.scores.to_numpy(), rtol=1e-10)
+    raw = dense.sample_scores((micro, annot), sets, min_genes=3)
+    assert not np.allclose(raw.scores.to_numpy(), ref.scores.to_numpy())
+
+
 def test_scores_reject_bad_input():
     micro, annot, sets = _toy_selection()
     with pytest.raises(ValueError, match="min_genes"):
