@@ -4,11 +4,16 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from itx import dense, genesets
 from itx.tables import log_to_file, write_tsv
 
 log_to_file(snakemake.log[0])
+# BLAS gets the job's threads, no more: the GP does many small Cholesky
+# factorisations, and oversubscribed BLAS threads that spin-wait made them
+# ~10x slower on a busy 2-core machine (threadpoolctl ships with scikit-learn)
+threadpool_limits(snakemake.threads)
 opts = snakemake.params.options
 fit = {"max_fit_samples": opts["max_fit_samples"], "n_restarts": opts["n_restarts"],
        "n_neighbors": opts["n_neighbors"]}
@@ -30,6 +35,10 @@ dense.plot_dense_maps(maps, out.figure)
 lodo = dense.leave_one_donor_out(scores.coords, scores.scores, scores.donors,
                                  methods=opts["lodo_methods"], seed=opts["seed"], **fit)
 write_tsv(lodo, out.lodo)
+
+# published dense maps (dense.external): voxelwise r with ours, same cell type
+if "external" in out.keys():
+    write_tsv(dense.compare_external(maps, opts["external"]), out.external)
 
 # demo only: how well the planted gene set's map recovers the planted field
 if "validation" in out.keys():

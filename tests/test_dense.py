@@ -21,6 +21,16 @@ SEED = 0
 FAST = dict(n_restarts=0, max_fit_samples=300)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """As the rule does (its job's threads): many small GP factorisations run
+    ~10x slower with spin-waiting BLAS threads on a busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def demo_selection(tmp_path_factory):
     out = tmp_path_factory.mktemp("dense_demo")
@@ -316,9 +326,12 @@ def test_rule_script_writes_every_output(demo_selection, tmp_path):
     sel = expression.write_selection(demo_selection, tmp_path / "selection")
     demo.write_gene_sets_gmt(demo.demo_gene_sets(SEED), tmp_path / "sets.gmt")
     demo.write_truth(tmp_path / "truth.json", seed=SEED)
+    # the demo's disease map (DK parcels, 1 mm) stands in for a published map
+    demo.write_demo_map(tmp_path / "field.nii.gz", tmp_path / "field.tsv", seed=SEED)
+    planted, _ = demo.planted_gene_set(SEED)
     names = dict(maps="maps.nii.gz", mask="mask.nii.gz", celltypes="celltypes.tsv",
                  scores="scores.tsv", sets="sets.tsv", lodo="lodo.tsv", figure="maps.png",
-                 validation="validation.tsv")
+                 validation="validation.tsv", external="external.tsv")
     out = tmp_path / "out"
     smk = type("Snakemake", (), {})()
     smk.input = Namedlist(fromdict={"selection": [str(sel / "selection.json")],
@@ -327,8 +340,10 @@ def test_rule_script_writes_every_output(demo_selection, tmp_path):
     smk.output = Namedlist(fromdict={k: str(out / v) for k, v in names.items()})
     smk.params = Namedlist(fromdict={"options": dict(
         method="nearest", resolution_mm=8, seed=1, min_genes=5, max_fit_samples=1000,
-        n_restarts=0, n_neighbors=10, uncertainty=True, lodo_methods=["nearest"])})
+        n_restarts=0, n_neighbors=10, uncertainty=True, lodo_methods=["nearest"],
+        external={planted: str(tmp_path / "field.nii.gz")})})
     smk.log = [str(tmp_path / "rule.log")]
+    smk.threads = 1
     script = Path(__file__).resolve().parents[1] / "scripts" / "rule_dense_maps.py"
     import sys
     stderr = sys.stderr
@@ -345,5 +360,29 @@ def test_rule_script_writes_every_output(demo_selection, tmp_path):
     assert len(lodo) == len(demo.DEMO_SET_NAMES) * len(demo.DONOR_IDS)
     val = pd.read_csv(out / "validation.tsv", sep="\t").set_index(["method", "where"])
     assert val.loc[("nearest", "voxels"), "r_pearson"] > 0.85
+    ext = pd.read_csv(out / "external.tsv", sep="\t").set_index("celltype")
+    assert ext.loc[planted, "r_pearson"] > 0.85 and ext.loc[planted, "n_voxels"] > 100
     assert nib.load(out / "maps.nii.gz").shape == (dense.grey_matter_mask(8).shape
                                                    + (len(demo.DEMO_SET_NAMES),))
+
+
+def test_compare_external_resamples_and_correlates(demo_scores, tmp_path):
+    from nilearn.image import resample_img
+
+    res = dense.dense_maps(demo_scores.coords, demo_scores.scores.iloc[:, :2], resolution_mm=4,
+                           method="nearest")
+    a, b = res.celltypes
+    # "published" maps on another grid (6 mm): ours, and ours with noise
+    target = np.diag([6.0, 6.0, 6.0, 1.0])
+    target[:3, 3] = [-90, -126, -72]
+    theirs = resample_img(res.volume(a), target_affine=target, interpolation="continuous")
+    noisy = np.asarray(theirs.dataobj) + np.random.default_rng(0).normal(0, 10, theirs.shape)
+    noisy = nib.Nifti1Image(noisy.astype(np.float32), theirs.affine)
+    nib.save(theirs, tmp_path / "a.nii.gz")
+    table = dense.compare_external(res, {a: tmp_path / "a.nii.gz", b: noisy, "absent": theirs})
+    rows = table.set_index("celltype")
+    assert rows.loc[a, "r_pearson"] > 0.9 and rows.loc[a, "n_voxels"] > 1000
+    assert abs(rows.loc[b, "r_pearson"]) < 0.3          # another cell type + noise
+    assert rows.loc["absent", "n_voxels"] == 0 and np.isnan(rows.loc["absent", "r_pearson"])
+    with pytest.raises(ValueError, match="not found"):
+        dense.compare_external(res, {a: tmp_path / "missing.nii.gz"})

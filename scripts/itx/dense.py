@@ -61,6 +61,7 @@ __all__ = [
     "write_dense_maps",
     "leave_one_donor_out",
     "validate_on_demo",
+    "compare_external",
     "plot_dense_maps",
     "plot_demo_validation",
 ]
@@ -932,6 +933,74 @@ def validate_on_demo(scores: SampleScores, seed=0, *, sign=1, methods=("gp", "ne
     truth_img = _volume4d(truth[:, None], ijk, mask.shape, mask.affine)
     truth_img = nib.Nifti1Image(np.asarray(truth_img.dataobj)[..., 0], mask.affine)
     return DemoValidation(pd.DataFrame(rows), lodo, dense, truth_img, planted)
+
+
+def compare_external(dense: DenseMaps, external: Mapping[str, object]) -> pd.DataFrame:
+    """Voxelwise agreement of our maps with published dense maps.
+
+    Meant for e.g. the cell-type maps of Pak et al. 2024 (neuropm-lab/cellmaps,
+    MNI152 NIfTI at 1.5 mm): each external map is resampled (linear) onto our
+    grid and correlated with our map of the same cell type at the voxels of
+    our mask that are at least half covered by the external map's support
+    (its finite, non-zero voxels: published maps are 0 or NaN outside their
+    own mask). Values and support are resampled separately and divided, so
+    a map's edge is not averaged with the zeros beyond it.
+
+    Parameters
+    ----------
+    dense : DenseMaps
+    external : mapping of str -> niimg-like or path
+        Cell type (as in ``dense.celltypes``) -> external 3D map in MNI152
+        space. Cell types we did not map are listed with ``n_voxels`` 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``celltype, external, n_voxels, r_pearson, r_spearman``. No p-value:
+        neighbouring voxels are not independent (a spatial null is needed
+        for inference).
+    """
+    from nilearn.image import resample_to_img
+
+    ijk, _ = mask_coordinates(dense.mask)
+    ref = nib.Nifti1Image(np.zeros(dense.mask.shape, np.float32), dense.mask.affine)
+    rows = []
+    for name, img in external.items():
+        path = str(img) if isinstance(img, (str, Path)) else "(image)"
+        if isinstance(img, (str, Path)):
+            if not Path(img).is_file():
+                raise ValueError(f"external map for {name!r} not found: {img}")
+            img = nib.load(str(img))
+        if len(img.shape) != 3:
+            raise ValueError(f"external map for {name!r} ({path}) must be 3D, got shape {img.shape}")
+        row = {"celltype": name, "external": path, "n_voxels": 0, "r_pearson": np.nan,
+               "r_spearman": np.nan}
+        if name in dense.celltypes:
+            data = np.asarray(img.dataobj, dtype=np.float64)
+            support = np.isfinite(data) & (data != 0)
+
+            def onto_ours(values):
+                with warnings.catch_warnings():
+                    # the support is binary on purpose: its interpolated value
+                    # is the share of the voxel it covers
+                    warnings.filterwarnings("ignore", "Resampling binary images")
+                    moved = resample_to_img(nib.Nifti1Image(values, img.affine), ref,
+                                            interpolation="continuous")
+                return np.asarray(moved.dataobj, dtype=np.float64)[tuple(ijk.T)]
+
+            # normalised interpolation: resampling the values and their support
+            # separately and dividing keeps a thin map (e.g. a cortical ribbon)
+            # from being diluted by the zeros around it on a coarser grid
+            weight = onto_ours(support.astype(np.float64))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                theirs = onto_ours(np.where(support, data, 0.0)) / weight
+            ours = np.asarray(dense.maps.dataobj)[..., dense.celltypes.index(name)][tuple(ijk.T)]
+            ok = (weight >= 0.5) & np.isfinite(theirs)
+            row.update(n_voxels=int(ok.sum()), r_pearson=_pearson(ours[ok], theirs[ok]),
+                       r_spearman=_spearman(ours[ok], theirs[ok]))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["celltype", "external", "n_voxels", "r_pearson",
+                                       "r_spearman"])
 
 
 # ---------------------------------------------------------------------------

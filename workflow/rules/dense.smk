@@ -11,6 +11,8 @@ rule dense_maps:
         genesets=geneset_path,
         # the demo's truth: which set was planted, to check it is recovered
         truth=[f"{DEMO_DIR}/truth.json"] if IS_DEMO else [],
+        # published dense maps to compare with (dense.external)
+        external=list(config["dense"]["external"].values()),
     output:
         maps="results/dense/{geneset}/maps.nii.gz",
         mask="results/dense/{geneset}/mask.nii.gz",
@@ -26,6 +28,11 @@ rule dense_maps:
             else {}
         ),
         **({"validation": "results/dense/{geneset}/validation.tsv"} if IS_DEMO else {}),
+        **(
+            {"external": "results/dense/{geneset}/external.tsv"}
+            if config["dense"]["external"]
+            else {}
+        ),
     params:
         # every option but 'enabled' (switching it on must not rerun finished maps)
         options={k: v for k, v in config["dense"].items() if k != "enabled"},
