@@ -33,11 +33,15 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+# one implementation of "values[idx] with NaN at -1", re-exported for callers of this module
+from .nulls import apply_index
+
 __all__ = [
     "CORTEX_METHODS",
     "INDEX_METHODS",
     "SUBCORTEX_METHODS",
     "VALUE_METHODS",
+    "WEIGHT_METHODS",
     "NullMaps",
     "apply_index",
     "derive_seed",
@@ -51,11 +55,14 @@ __all__ = [
 ]
 
 #: Spins of parcel centroids / vertices: map-independent resampling indices.
-INDEX_METHODS = ("alexander_bloch", "vasa", "hungarian", "baum", "cornblath")
+INDEX_METHODS = ("alexander_bloch", "vasa", "hungarian", "baum")
+#: Spins whose null value of a parcel is a weighted mean of parcel values
+#: (map-independent sparse weights, :func:`itx.nulls.spin_weights`).
+WEIGHT_METHODS = ("cornblath",)
 #: Surrogates made from the map's own values (map-dependent).
 VALUE_METHODS = ("burt2020", "moran")
 #: Every method for cortical regions; ``vertex_spin`` needs a vertex-level map.
-CORTEX_METHODS = INDEX_METHODS + VALUE_METHODS + ("vertex_spin",)
+CORTEX_METHODS = INDEX_METHODS + WEIGHT_METHODS + VALUE_METHODS + ("vertex_spin",)
 #: Methods for subcortical regions.
 SUBCORTEX_METHODS = ("permute", "burt2020")
 
@@ -118,40 +125,12 @@ def resolve_method(method: str, *, map_format: str, has_surface: bool) -> str:
             f"null method 'vertex_spin' spins a vertex-level map, but this map is given as "
             f"{map_format!r}; give the map as a GIFTI pair or choose a parcel-level method "
             f"(e.g. alexander_bloch) in nulls.method or the sheet's null_method column")
-    if (method in INDEX_METHODS or method == "vertex_spin") and not has_surface:
+    if (method in INDEX_METHODS + WEIGHT_METHODS or method == "vertex_spin") and not has_surface:
         raise ValueError(
             f"null method {method!r} rotates the fsaverage sphere, but this atlas has no "
             "surface label files; choose 'burt2020' or 'moran' (variogram / Moran surrogates "
             "on centroid distances) or 'auto'")
     return method
-
-
-def apply_index(values, idx) -> np.ndarray:
-    """Null maps ``values[idx]`` with NaN where an index is -1.
-
-    Parameters
-    ----------
-    values : array_like, shape (n,)
-        Map values in the row order the indices refer to.
-    idx : array_like of int, shape (n, n_perm)
-        Resampling indices; -1 marks "no value" (e.g. a parcel rotated into
-        the medial wall).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, n_perm)
-    """
-    values = np.asarray(values, dtype=np.float64)
-    idx = np.asarray(idx)
-    if idx.dtype.kind not in "iu":
-        raise ValueError(f"resampling indices must be integers, got {idx.dtype}")
-    if idx.ndim != 2 or idx.shape[0] != values.shape[0]:
-        raise ValueError(f"indices of shape {idx.shape} do not fit {values.shape[0]} values")
-    if idx.size and (idx.min() < -1 or idx.max() >= values.shape[0]):
-        raise ValueError("resampling indices out of range")
-    out = values[np.where(idx < 0, 0, idx)]
-    out[idx < 0] = np.nan
-    return out
 
 
 def _part_nulls(values, method, n_perm, seed, *, index=None, dist=None, groups=None):
@@ -179,7 +158,7 @@ def _part_nulls(values, method, n_perm, seed, *, index=None, dist=None, groups=N
 
 
 def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
-              index=None, dist=None, vertex_nulls=None) -> np.ndarray:
+              index=None, dist=None, vertex_nulls=None, weights=None) -> np.ndarray:
     """Null maps of one map over the analysis scope.
 
     Parameters
@@ -206,6 +185,9 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
     vertex_nulls : array_like, shape (n_cortex, n_perm), optional
         Parcellated spins of the vertex-level map (``vertex_spin``), rows in
         the order of the cortical rows of `info`.
+    weights : scipy.sparse matrix, shape (n_perm * n_cortex, n_cortex), optional
+        ``cornblath`` averaging weights over the cortical rows of `info`
+        (:func:`itx.nulls.spin_weights`).
 
     Returns
     -------
@@ -232,6 +214,17 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
         if not mask.any():
             continue
         rows = np.flatnonzero(mask)
+        if part_method in WEIGHT_METHODS:
+            from .nulls import apply_weights
+
+            if weights is None:
+                raise ValueError(f"{part_method} nulls need the spin weights of the atlas")
+            if weights.shape != (rows.size * int(n_perm), rows.size):
+                raise ValueError(f"spin weights of shape {weights.shape} do not fit "
+                                 f"{rows.size} cortical regions x {int(n_perm)} nulls; "
+                                 "rerun the spin_weights rule")
+            out[rows] = apply_weights(values[rows], weights)
+            continue
         if part_method == "vertex_spin":
             if vertex_nulls is None:
                 raise ValueError("vertex_spin needs the parcellated vertex-level nulls")
@@ -354,3 +347,28 @@ def load_null_maps(path) -> NullMaps:
             raise ValueError(f"{path} is not an itx null-map file; rerun the map_nulls rule")
         return NullMaps(values=z["values"], regions=z["regions"].tolist(),
                         method=str(z["method"]), seed=int(z["seed"]))
+
+
+def save_weights(path, weights, regions: Sequence[str]) -> Path:
+    """Write sparse spin weights (CSR arrays + region names) to ``.npz``, no pickles."""
+    from .tables import atomic_path
+
+    w = weights.tocsr()
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, data=w.data, indices=w.indices, indptr=w.indptr,
+                                shape=np.asarray(w.shape), regions=np.asarray(
+                                    [str(r) for r in regions]),
+                                format=np.array(NULL_FILE_FORMAT + "-weights"))
+    return Path(path)
+
+
+def load_weights(path):
+    """Read :func:`save_weights`: (scipy.sparse.csr_matrix, list of regions)."""
+    from scipy import sparse
+
+    with np.load(path, allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != NULL_FILE_FORMAT + "-weights":
+            raise ValueError(f"{path} is not an itx spin-weights file; rerun spin_weights")
+        w = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        return w, z["regions"].tolist()

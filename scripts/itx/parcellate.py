@@ -160,6 +160,22 @@ def _load_vertex_values(path, dtype=float):
     return data.astype(dtype)
 
 
+def vertex_values(path):
+    """One value per vertex of a GIFTI map, its vertex count checked (fsaverage5/6/7).
+
+    Parameters
+    ----------
+    path : path-like or nibabel.gifti.GiftiImage
+
+    Returns
+    -------
+    numpy.ndarray of float
+    """
+    data = _load_vertex_values(path)
+    _density(data.size, path)
+    return data
+
+
 def parcellate_surface(map_giftis, label_giftis, info):
     """Mean of a surface map (left, right GIFTI pair) within each surface parcel.
 

@@ -52,7 +52,7 @@ wildcard_constraints:
     map="[A-Za-z0-9_.-]+",
     geneset="[A-Za-z0-9_.-]+",
     donor="[0-9]+",
-    method="alexander_bloch|vasa|hungarian|baum|cornblath",
+    method="alexander_bloch|vasa|hungarian|baum",
 
 
 def maps_for_atlas(atlas):
@@ -148,7 +148,7 @@ def selection_files(wildcards=None):
 
 
 # --- nulls: which family each map gets (itx.nullmaps) -------------------------
-NULL_INDEX_METHODS = ["alexander_bloch", "vasa", "hungarian", "baum", "cornblath"]
+NULL_INDEX_METHODS = ["alexander_bloch", "vasa", "hungarian", "baum"]
 
 
 def atlas_has_surface(atlas):
@@ -178,6 +178,8 @@ def map_null_inputs(wildcards):
     inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "atlas": atlas_inputs(wildcards)}
     if method in NULL_INDEX_METHODS:
         inputs["spins"] = f"{base}/nulls/spins_{method}.npz"
+    elif method == "cornblath":
+        inputs["weights"] = f"{base}/nulls/weights_cornblath.npz"
     if method in ("burt2020", "moran") or config["nulls"]["subcortex_method"] == "burt2020":
         inputs["distance"] = f"{base}/nulls/distance.npz"
     if method == "vertex_spin":
@@ -231,7 +233,26 @@ def all_outputs():
         outs += celltype_outputs(atlas)
         for m in maps_for_atlas(atlas):
             outs += per_map_outputs(atlas, m)
+    outs += dense_outputs()
     outs.append("results/versions.tsv")
+    return outs
+
+
+def dense_outputs():
+    """Dense whole-brain cell-type maps (rules/dense.smk), when dense.enabled."""
+    if not config["dense"]["enabled"]:
+        return []
+    outs = []
+    for g in GENESETS:
+        b = f"results/dense/{g}"
+        outs += [f"{b}/{f}" for f in ("maps.nii.gz", "mask.nii.gz", "celltypes.tsv", "scores.tsv",
+                                      "sets.tsv", "lodo.tsv", "maps.png")]
+        if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]:
+            outs.append(f"{b}/uncertainty.nii.gz")
+        if IS_DEMO:
+            outs.append(f"{b}/validation.tsv")
+        if config["dense"]["external"]:
+            outs.append(f"{b}/external.tsv")
     return outs
 
 

@@ -20,7 +20,13 @@ rule dense_maps:
         scores="results/dense/{geneset}/scores.tsv",
         sets="results/dense/{geneset}/sets.tsv",
         lodo="results/dense/{geneset}/lodo.tsv",
-        figure="results/dense/{geneset}/maps.png",
+        figure=report(
+            "results/dense/{geneset}/maps.png",
+            caption="../report/dense_maps.rst",
+            category="Cell types",
+            subcategory="dense maps",
+            labels={"gene sets": "{geneset}", "figure": "dense whole-brain maps"},
+        ),
         # the GP's posterior SD; 'nearest' has none
         **(
             {"uncertainty": "results/dense/{geneset}/uncertainty.nii.gz"}

@@ -27,6 +27,30 @@ rule spins:
         "../../scripts/rule_spins.py"
 
 
+# cornblath: each null parcel value is a weighted mean of parcel values; the
+# weights (counts of rotated vertices) do not depend on the map: made once.
+rule spin_weights:
+    input:
+        atlas=atlas_inputs,
+    output:
+        "results/{atlas}/nulls/weights_cornblath.npz",
+    params:
+        atlas=lambda wc: config["atlases"][wc.atlas],
+        scope=config["scope"],
+        n_perm=config["nulls"]["n_perm"],
+        seed=config["nulls"]["seed"],
+    log:
+        "logs/spin_weights_{atlas}.log",
+    threads: rule_threads("spin_weights")
+    resources:
+        mem_mb=rule_mem_mb("spin_weights"),
+        runtime=rule_runtime("spin_weights"),
+    conda:
+        "../../envs/nulls.yaml"
+    script:
+        "../../scripts/rule_spin_weights.py"
+
+
 rule null_distance:
     input:
         atlas=atlas_inputs,
@@ -56,6 +80,7 @@ rule map_nulls:
         atlas=lambda wc: config["atlases"][wc.atlas],
         scope=config["scope"],
         method=map_null_method,
+        sign=lambda wc: map_row(wc)["sign"],
         subcortex_method=config["nulls"]["subcortex_method"],
         n_perm=config["nulls"]["n_perm"],
         seed=config["nulls"]["seed"],

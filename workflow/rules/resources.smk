@@ -33,8 +33,10 @@ _RESOURCE_DEFAULTS = {
     "spins": dict(mem_mb=1000, runtime=5, runtime_per_1000_perm=1),
     # geodesic distances on the fsaverage5 mesh: well under a minute
     "null_distance": dict(mem_mb=1000, runtime=5),
+    # vertex rotations (82 MB per 1,000 nulls) then sparse weights
+    "spin_weights": dict(mem_mb=2000, runtime=5, runtime_per_1000_perm=1),
     # vertex_spin rotates 10,242 vertices per null (~15 s per 1,000); others: seconds
-    "map_nulls": dict(mem_mb=1500, runtime=2, runtime_per_1000_perm=0.5),
+    "map_nulls": dict(mem_mb=2500, runtime=2, runtime_per_1000_perm=0.5),
     # per-map rules: seconds to a few minutes each (10,000 nulls, 15,633 genes)
     "parcellate": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "association": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
