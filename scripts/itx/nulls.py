@@ -223,15 +223,7 @@ def sphere_centroids(label_giftis: Sequence, sphere_giftis: Sequence,
 
     label_giftis = _pair(label_giftis, "label_giftis")
     sphere_giftis = _pair(sphere_giftis, "sphere_giftis")
-    region_ids = [int(r) for r in np.asarray(region_ids).ravel()]
-    if not region_ids:
-        raise ValueError("region_ids is empty")
-    dup = sorted({r for r in region_ids if region_ids.count(r) > 1})
-    if dup:
-        raise ValueError(f"region_ids contains repeated ids: {dup}")
-    if 0 in region_ids:
-        raise ValueError("region id 0 is the background / medial wall, "
-                         "not a parcel")
+    region_ids = _check_region_ids(region_ids)
 
     # A label file on another mesh would silently give wrong centroids.
     for hemi, (lab, sph) in enumerate(zip(label_giftis, sphere_giftis)):
@@ -297,6 +289,20 @@ def _check_method(method: str) -> str:
                          f"{list(_CENTROID_METHODS)} (use spin_nulls for "
                          "'baum')")
     return METHODS[name].neuromaps
+
+
+def _check_region_ids(region_ids) -> list:
+    """Region ids as a list of ints: non-empty, unique, never 0 (the medial wall)."""
+    region_ids = [int(r) for r in np.asarray(region_ids).ravel()]
+    if not region_ids:
+        raise ValueError("region_ids is empty")
+    dup = sorted({r for r in region_ids if region_ids.count(r) > 1})
+    if dup:
+        raise ValueError(f"region_ids contains repeated ids: {dup}")
+    if 0 in region_ids:
+        raise ValueError("region id 0 is the background / medial wall, "
+                         "not a parcel")
+    return region_ids
 
 
 def _check_seed(seed) -> int:
@@ -579,15 +585,7 @@ def _parcel_layout(label_giftis, region_ids, n_rows: Optional[int] = None,
     n_rows : int
     """
     label_giftis = _pair(label_giftis, "label_giftis")
-    region_ids = [int(r) for r in np.asarray(region_ids).ravel()]
-    if not region_ids:
-        raise ValueError("region_ids is empty")
-    dup = sorted({r for r in region_ids if region_ids.count(r) > 1})
-    if dup:
-        raise ValueError(f"region_ids contains repeated ids: {dup}")
-    if 0 in region_ids:
-        raise ValueError("region id 0 is the background / medial wall, "
-                         "not a parcel")
+    region_ids = _check_region_ids(region_ids)
     labels = [_label_values(lab) for lab in label_giftis]
     parcels = [_hemisphere_label_ids(lab).astype(np.int64)
                for lab in label_giftis]

@@ -48,6 +48,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+# the same argument checks as the spin nulls
+from .nulls import _check_n_perm, _check_seed
+
 __all__ = [
     "NULL_FILE_FORMAT",
     "SavedNulls",
@@ -83,21 +86,6 @@ MIN_BLOCK = 3
 # ---------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------
-
-
-def _check_seed(seed) -> int:
-    # None would give irreproducible nulls; the workflow always seeds.
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(
-            seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_n_perm(n_perm) -> int:
-    if isinstance(n_perm, (bool, np.bool_)) or not isinstance(
-            n_perm, (int, np.integer)) or n_perm < 1:
-        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm!r}")
-    return int(n_perm)
 
 
 def _check_values_dist(values, dist) -> tuple[np.ndarray, np.ndarray]:
