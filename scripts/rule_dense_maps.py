@@ -42,7 +42,7 @@ if "external" in out.keys():
 
 # demo only: how well the planted gene set's map recovers the planted field
 if "validation" in out.keys():
-    truth = json.loads(Path(snakemake.input.truth[0]).read_text())
+    truth = json.loads(Path(snakemake.input.truth).read_text())
     planted = truth.get("planted_set")
     if planted in scores.celltypes:
         v = dense.validate_on_demo(scores, truth["seed"], sign=truth["sign"],

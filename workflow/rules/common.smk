@@ -242,6 +242,13 @@ def dense_outputs():
     """Dense whole-brain cell-type maps (rules/dense.smk), when dense.enabled."""
     if not config["dense"]["enabled"]:
         return []
+    if PRECOMPUTED:
+        # dense maps interpolate AHBA tissue samples, which a region table does not hold
+        from snakemake.logging import logger
+
+        logger.warning("dense.enabled is ignored with expression.source: precomputed (dense maps "
+                       "need the AHBA samples); set expression.source: ahba to make them")
+        return []
     outs = []
     for g in GENESETS:
         b = f"results/dense/{g}"

@@ -10,7 +10,7 @@ rule dense_maps:
         selection=selection_files(),
         genesets=geneset_path,
         # the demo's truth: which set was planted, to check it is recovered
-        truth=[f"{DEMO_DIR}/truth.json"] if IS_DEMO else [],
+        truth=f"{DEMO_DIR}/truth.json" if IS_DEMO else [],
         # published dense maps to compare with (dense.external)
         external=list(config["dense"]["external"].values()),
     output:
