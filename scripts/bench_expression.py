@@ -56,7 +56,7 @@ def _child(step: str, data_dir: Path, cache_dir: Path, atlas_kind: str, out: Pat
     import pandas as pd
 
     from itx import atlas as atlases
-    from itx import cache, expression
+    from itx import cache, compat, expression
 
     dk = atlases.load_atlas("dk", "desikan_killiany")
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
@@ -64,7 +64,7 @@ def _child(step: str, data_dir: Path, cache_dir: Path, atlas_kind: str, out: Pat
     image = tuple(map(str, image)) if isinstance(image, tuple) else str(image)
     start = time.perf_counter()
     if step == "abagen":
-        import abagen
+        abagen = compat.patch_abagen()
 
         result = abagen.get_expression_data(image, info, data_dir=str(data_dir), donors="all",
                                             verbose=0)

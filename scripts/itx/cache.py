@@ -247,6 +247,22 @@ def is_cache_complete(folder) -> bool:
         (folder / name).is_file() for name in CACHE_FILES)
 
 
+def _read_npy_header(fh, path):
+    """Shape, Fortran order and dtype from an open ``.npy`` file's header.
+
+    Only numpy's public header readers (format versions 1.0 and 2.0, which
+    are all that ``open_memmap`` writes for plain dtypes); the private
+    ``_read_array_header`` moved in numpy 2.
+    """
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    raise ValueError(f"{path}: .npy format version {version} is not supported; "
+                     "delete the cache folder to rebuild it")
+
+
 def read_rows(path, rows, block_rows=4096) -> np.ndarray:
     """Rows `rows` of a 2-D ``.npy`` file, read block by block.
 
@@ -270,8 +286,7 @@ def read_rows(path, rows, block_rows=4096) -> np.ndarray:
     """
     rows = np.asarray(rows, dtype=np.int64)
     with open(path, "rb") as fh:
-        version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)
+        shape, fortran, dtype = _read_npy_header(fh, path)
         if fortran or len(shape) != 2:
             raise ValueError(f"{path}: expected a C-order 2-D array")
         offset = fh.tell()

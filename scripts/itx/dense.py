@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from .tables import atomic_path, write_tsv
+from . import compat
 
 LGR = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ def _microarray_and_annotation(selection):
         micro, annot = dict(selection.microarray), dict(selection.annotation)
         norm = selection.options.get("sample_norm")
         if norm is not None and not selection.sample_normed:
+            compat.patch_abagen()
             from abagen import correct
 
             # abagen's get_interpolated_map normalises every sample of the

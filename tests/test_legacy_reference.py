@@ -1,0 +1,506 @@
+"""No number moved: the current stack against the legacy one it replaced.
+
+The legacy stack (tests/legacy/requirements.txt: Python 3.11, pandas 1.5.3,
+numpy 1.26.4, nilearn 0.10.4, setuptools 81 with ``pkg_resources``) is the
+reference. The session builds it once in its own venv, outside the repo
+(``$ITX_LEGACY_VENV`` or ``~/.cache/itx/legacy-<sha256[:12] of the pins>``;
+see tests/legacy/venv.py), and skips if there is no Python 3.11.
+
+* abagen level: UNPATCHED abagen 0.1.3 in the legacy venv
+  (tests/legacy/abagen_reference.py, one subprocess for all selected cases,
+  running alongside the tests) against abagen patched by ``itx.compat`` on the
+  current stack, same arguments, same demo donors (generated here, on the
+  current stack); and ``itx.expression.process_ahba`` against the legacy
+  default. Exact equality is required unless a case is listed in
+  ``NOT_EXACT`` with its tolerance and reason.
+* workflow level (slow): the demo DAG run once by each stack's snakemake,
+  every table under results/ compared cell by cell; differences by design are
+  listed in ``DEMO_DIFFERENCES`` (file pattern, column, tolerance, reason).
+
+Each comparison records what it measured (``record_property`` and
+``<basetemp>/legacy_report.json``, also ``$ITX_LEGACY_REPORT`` if set):
+max abs and max relative difference, exact or not, timings.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itx import atlas as atlases
+from itx import cache, demo, expression
+from test_expression import OPTION_SETS
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "tests" / "legacy"
+REFERENCE_SCRIPT = LEGACY / "abagen_reference.py"
+RTOL = 1e-12
+
+
+def _load_venv_module():
+    spec = importlib.util.spec_from_file_location("itx_legacy_venv", LEGACY / "venv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+legacy_venv_mod = _load_venv_module()
+
+# ---------------------------------------------------------------------------
+# the cases
+# ---------------------------------------------------------------------------
+#: demo donors: "full" as tests/test_expression.py (seed 3, 60 samples per
+#: donor, all 45,821 probes; every abagen call ~15 s); "small" for the option
+#: sweeps (seed 3, 20 samples per donor, the probes of SMALL_GENES genes; ~1 s
+#: a call, which also makes missing='interpolate' affordable)
+FULL = dict(seed=3, samples_per_donor=60)
+SMALL = dict(seed=3, samples_per_donor=20)
+SMALL_GENES = 1000
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    data: str  # "full" or "small"
+    opts: dict = field(default_factory=dict)
+    atlas: str = "volume"  # or "surface"
+    returns: tuple = ("counts",)
+    slow: bool = False
+
+    @property
+    def rnaseq(self):
+        return self.opts.get("probe_selection") == "rnaseq"
+
+
+def _probe_methods():
+    import abagen  # patched by tests/conftest.py
+
+    return list(abagen.probes_.SELECTION_METHODS)
+
+
+def _norm_methods():
+    import abagen
+
+    # the aliases (demean, rsig, sigmoid, ...) name the same functions: one each
+    methods = abagen.correct.NORMALIZATION_METHODS
+    return [k for k, f in methods.items() if next(n for n in methods if methods[n] is f) == k]
+
+
+def _opt_id(opts):
+    return ",".join(f"{k}={v}" for k, v in opts.items()) or "default"
+
+
+def _build_cases():
+    cases = [
+        # what tests/test_expression.py and tests/test_rnaseq.py compare today
+        Case("full-default", "full", returns=("counts", "report")),
+        *[Case(f"full-{_opt_id(o)}", "full", o, slow=True) for o in OPTION_SETS],
+        Case("full-surface", "full", atlas="surface", slow=True),
+        Case("full-return_donors", "full", returns=("donors",), slow=True),
+        Case("full-probe_selection=rnaseq", "full", {"probe_selection": "rnaseq"}, slow=True),
+    ]
+    small = [{}]
+    small += [{"probe_selection": m} for m in _probe_methods()]
+    small += [{"sample_norm": m} for m in _norm_methods() + [None]]
+    small += [{"gene_norm": m} for m in _norm_methods() + [None]]
+    small += [{"missing": m} for m in (None, "centroids", "interpolate")]
+    small += [
+        {"missing": "interpolate", "region_agg": "samples"},
+        {"missing": "centroids", "return_donors": True},
+        {"region_agg": "samples"}, {"region_agg": None}, {"agg_metric": "median"},
+        {"region_agg": None, "return_donors": True},
+        {"region_agg": "samples", "return_donors": True},  # abagen refuses: same error
+        {"lr_mirror": "bidirectional"}, {"lr_mirror": "leftright"}, {"lr_mirror": "rightleft"},
+        {"donor_probes": "common", "probe_selection": "max_variance"},
+        {"donor_probes": "independent", "probe_selection": "corr_intensity"},
+        {"ibf_threshold": 0}, {"ibf_threshold": 0.8},
+        {"tolerance": 0}, {"tolerance": 5}, {"tolerance": -2},
+        {"norm_matched": False}, {"norm_structures": True},
+        {"sim_threshold": 3}, {"corrected_mni": False}, {"reannotated": False},
+    ]
+    seen = set()
+    for o in small:
+        returns = ("counts", "report") if not o else ("counts",)
+        if o.get("region_agg", "donors") is None:
+            returns = ()  # sample-level: abagen returns the frame(s) only
+        if o.pop("return_donors", False):
+            returns = ("donors",)
+        key = json.dumps({**expression.ABAGEN_DEFAULTS, **o}, sort_keys=True)
+        key += str("donors" in returns)
+        if key in seen:  # e.g. sample_norm='srs' is the default: small-default covers it
+            continue
+        seen.add(key)
+        cases.append(Case(f"small-{_opt_id(o)}" + ("-donors" if "donors" in returns else ""),
+                          "small", o, returns=returns))
+    return cases
+
+
+CASES = _build_cases()
+CASE_BY_ID = {c.id: c for c in CASES}
+assert len(CASE_BY_ID) == len(CASES)
+
+#: cases where the current stack cannot give abagen's bits on the legacy stack:
+#: case id -> (rtol, reason). Every other case must be exact.
+NOT_EXACT: dict = {}
+
+# ---------------------------------------------------------------------------
+# measurement log
+# ---------------------------------------------------------------------------
+_REPORT: dict = {"cases": {}, "demo": {}, "venv": {}}
+
+
+def _record(section, key, value, record_property=None):
+    _REPORT[section][key] = value
+    if record_property is not None:
+        record_property(f"{section}:{key}", json.dumps(value, default=str))
+
+
+@pytest.fixture(scope="session")
+def legacy_report(tmp_path_factory):
+    yield _REPORT
+    text = json.dumps(_REPORT, indent=1, sort_keys=True, default=str) + "\n"
+    (tmp_path_factory.getbasetemp() / "legacy_report.json").write_text(text)
+    if os.environ.get("ITX_LEGACY_REPORT"):
+        Path(os.environ["ITX_LEGACY_REPORT"]).write_text(text)
+
+
+# ---------------------------------------------------------------------------
+# the legacy venv
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def legacy_venv(legacy_report):
+    try:
+        venv, info = legacy_venv_mod.ensure()
+    except legacy_venv_mod.Unavailable as exc:
+        pytest.skip(str(exc))
+    _REPORT["venv"] = {**info, "path": str(venv)}
+    return venv
+
+
+def test_legacy_venv_is_the_legacy_stack(legacy_venv, record_property):
+    info = legacy_venv_mod.check(legacy_venv)  # raises unless the pins hold
+    assert info["pandas"] == "1.5.3" and info["numpy"] == "1.26.4"
+    assert info["abagen"] == "0.1.3" and info["nilearn"] == "0.10.4"
+    assert (legacy_venv / legacy_venv_mod.MARKER).is_file()
+    # and it is not the current stack
+    assert pd.__version__ != info["pandas"] and np.__version__ != info["numpy"]
+    record_property("legacy_venv", json.dumps(_REPORT["venv"]))
+
+
+# ---------------------------------------------------------------------------
+# demo donors (generated on the current stack; both stacks read the files)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dk():
+    return atlases.load_atlas("dk", "desikan_killiany")
+
+
+@pytest.fixture(scope="session")
+def atlas_info_csv(dk, tmp_path_factory):
+    path = tmp_path_factory.mktemp("legacy_atlas") / "atlas_info.csv"
+    dk.info.loc[:, ["id", "label", "hemisphere", "structure"]].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def full_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("legacy_full")
+    demo.generate_donors(out, **FULL)
+    demo.generate_rnaseq_donors(out, **FULL)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """Demo donors cut to the probes of SMALL_GENES genes (all CSVs copied as text)."""
+    src = tmp_path_factory.mktemp("legacy_small_src")
+    demo.generate_donors(src, **SMALL)
+    demo.generate_rnaseq_donors(src, **SMALL)
+    out = tmp_path_factory.mktemp("legacy_small")
+    first = src / "microarray" / f"normalized_microarray_donor{demo.DONOR_IDS[0]}"
+    probes = pd.read_csv(first / "Probes.csv", dtype=str)
+    rng = np.random.default_rng(11)
+    genes = rng.choice(np.sort(probes["gene_symbol"].unique()), size=SMALL_GENES, replace=False)
+    keep = probes[probes["gene_symbol"].isin(genes)]
+    keep_ids = set(keep["probe_id"])
+    for d in demo.DONOR_IDS:
+        name = f"normalized_microarray_donor{d}"
+        dst = out / "microarray" / name
+        dst.mkdir(parents=True)
+        lines = (src / "microarray" / name / "Probes.csv").read_text().splitlines(True)
+        (dst / "Probes.csv").write_text(
+            lines[0] + "".join(l for l in lines[1:] if l.split(",", 1)[0] in keep_ids))
+        for fname in ("SampleAnnot.csv", "Ontology.csv"):
+            shutil.copy(src / "microarray" / name / fname, dst / fname)
+        for fname in ("MicroarrayExpression.csv", "PACall.csv"):
+            with open(src / "microarray" / name / fname) as fin, open(dst / fname, "w") as fout:
+                fout.writelines(l for l in fin if l.split(",", 1)[0] in keep_ids)
+    shutil.copytree(src / "rnaseq", out / "rnaseq")
+    return out
+
+
+@pytest.fixture(scope="session")
+def full_cache(full_data):
+    root = full_data / "cache"
+    for d in demo.DONOR_IDS:
+        cache.build_donor_cache(full_data / "microarray" / f"normalized_microarray_donor{d}",
+                                cache.donor_cache_dir(root, d))
+    return root
+
+
+def _case_inputs(case, dk, atlas_info_csv, data_dir):
+    atlas = (str(dk.volume) if case.atlas == "volume"
+             else [str(p) for p in dk.surface])
+    return {"id": case.id, "atlas": atlas, "atlas_info": str(atlas_info_csv),
+            "data_dir": str(data_dir), "abagen_data": str(data_dir) if case.rnaseq else None,
+            "opts": case.opts, "returns": list(case.returns)}
+
+
+# ---------------------------------------------------------------------------
+# the legacy run: one subprocess for every selected case, read as it goes
+# ---------------------------------------------------------------------------
+
+
+def _frame_from_npz(path):
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        values = z["values"]
+
+        def index(arr, info):
+            dtype = info["dtype"]
+            data = arr.tolist() if dtype == "object" else arr
+            return pd.Index(data, dtype=dtype, name=info["name"])
+
+        levels = [index(z[f"index{i}"], info) for i, info in enumerate(meta["index"])]
+        idx = pd.MultiIndex.from_arrays(levels) if meta["multiindex"] else levels[0]
+        cols = index(z["columns"], meta["columns"])
+    return pd.DataFrame(values, index=idx, columns=cols)
+
+
+class LegacyRun:
+    def __init__(self, proc, out_dir, case_ids, log):
+        self.proc, self.out, self.case_ids, self.log = proc, out_dir, case_ids, log
+        self.started = time.perf_counter()
+
+    def result(self, case_id, timeout=1800):
+        if case_id not in self.case_ids:
+            raise KeyError(f"{case_id} was not sent to the legacy run")
+        done = self.out / case_id / "result.json"
+        t0 = time.perf_counter()
+        while not done.is_file():
+            if self.proc.poll() is not None and not done.is_file():
+                raise RuntimeError(f"legacy reference process ended ({self.proc.returncode}) "
+                                   f"without {case_id}:\n{self.log.read_text()[-6000:]}")
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"legacy case {case_id} not done after {timeout} s")
+            time.sleep(0.2)
+        res = json.loads(done.read_text())
+        folder = self.out / case_id
+        if res["ok"]:
+            if res["donors"] is not None:
+                res["donor_frames"] = {d: _frame_from_npz(folder / f"donor_{d}.npz")
+                                       for d in res["donors"]}
+            else:
+                res["expression"] = _frame_from_npz(folder / "expression.npz")
+            if "counts.npz" in res["files"]:
+                res["counts"] = _frame_from_npz(folder / "counts.npz")
+            if "report.txt" in res["files"]:
+                res["report"] = (folder / "report.txt").read_text(encoding="utf-8")
+        res["waited"] = time.perf_counter() - t0
+        return res
+
+    def manifest(self, timeout=1800):
+        self.proc.wait(timeout=timeout)
+        return json.loads((self.out / "manifest.json").read_text())
+
+
+def _selected_case_ids(session):
+    ids = []
+    for item in session.items:
+        if getattr(item, "module", None) is not sys.modules[__name__]:
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "case" in callspec.params:
+            ids.append(callspec.params["case"].id)
+        elif item.originalname == "test_process_ahba_equals_legacy_default":
+            ids.append("full-default")
+    return list(dict.fromkeys(ids))
+
+
+@pytest.fixture(scope="session")
+def legacy_run(request, legacy_venv, dk, atlas_info_csv, tmp_path_factory, legacy_report):
+    ids = _selected_case_ids(request.session)
+    data = {}
+    for kind in sorted({CASE_BY_ID[i].data for i in ids}):
+        data[kind] = request.getfixturevalue(f"{kind}_data")
+    # the full-data cases go first: their ~15 s calls overlap the small ones here
+    ids.sort(key=lambda i: CASE_BY_ID[i].data != "full")
+    out = tmp_path_factory.mktemp("legacy_out")
+    cases = [_case_inputs(CASE_BY_ID[i], dk, atlas_info_csv, data[CASE_BY_ID[i].data])
+             for i in ids]
+    (out / "cases.json").write_text(json.dumps(cases, indent=1))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "ABAGEN_DATA")}
+    log = out / "legacy.log"
+    proc = subprocess.Popen([str(legacy_venv / "bin" / "python"), str(REFERENCE_SCRIPT),
+                             str(out / "cases.json"), str(out / "results")],
+                            cwd=out, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    run = LegacyRun(proc, out / "results", set(ids), log)
+    yield run
+    if proc.poll() is None:  # tests stopped early: do not leave it running
+        proc.terminate()
+        proc.wait(30)
+    elif proc.returncode == 0:
+        manifest = json.loads((out / "results" / "manifest.json").read_text())
+        _REPORT["legacy_manifest"] = {
+            "versions": manifest["versions"], "total_seconds": manifest["total_seconds"],
+            "import_seconds": manifest["import_seconds"], "itx_imported": manifest["itx_imported"],
+            "case_seconds": {c["id"]: c["result"]["seconds"] for c in manifest["cases"]}}
+
+
+# ---------------------------------------------------------------------------
+# comparison
+# ---------------------------------------------------------------------------
+
+
+def frame_differences(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    """Max abs / relative difference of two equally labelled float frames."""
+    a, b = ours.to_numpy(dtype=float), ref.to_numpy(dtype=float)
+    if a.shape != b.shape:
+        return {"shape": [a.shape, b.shape]}
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    both = ~(nan_a | nan_b)
+    diff = np.abs(a - b)[both]
+    scale = np.abs(b)[both]
+    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    return {"max_abs": float(diff.max()) if diff.size else 0.0,
+            "max_rel": float(rel.max()) if rel.size else 0.0,
+            "n_differ": int((diff > 0).sum()), "n_values": int(a.size),
+            "nan_pattern_equal": bool((nan_a == nan_b).all())}
+
+
+def assert_frames_match(ours, ref, what, rtol=None, **kwargs):
+    """Exact, else (with `rtol` given) to rtol; returns the measured differences."""
+    try:
+        pd.testing.assert_frame_equal(ours, ref, check_exact=True, **kwargs)
+        return {"exact": True, "max_abs": 0.0, "max_rel": 0.0}
+    except AssertionError as exact_error:
+        same_labels = ours.index.equals(ref.index) and ours.columns.equals(ref.columns)
+        found = {"exact": False, **(frame_differences(ours, ref) if same_labels else
+                                    {"labels_differ": True})}
+        if rtol is None:
+            raise AssertionError(f"{what}: not bit-identical to the legacy stack "
+                                 f"({found}):\n{exact_error}") from None
+        pd.testing.assert_frame_equal(ours, ref, check_exact=False, rtol=rtol, atol=0,
+                                      **kwargs)
+        return found
+
+
+def _new_stack_call(case, dk, atlas_info_csv, data_dir, monkeypatch):
+    import abagen  # patched (tests/conftest.py)
+
+    inputs = _case_inputs(case, dk, atlas_info_csv, data_dir)
+    atlas = tuple(inputs["atlas"]) if case.atlas == "surface" else inputs["atlas"]
+    if inputs["abagen_data"]:
+        monkeypatch.setenv("ABAGEN_DATA", inputs["abagen_data"])
+    else:
+        monkeypatch.delenv("ABAGEN_DATA", raising=False)
+    kwargs = {**case.opts, **{f"return_{r}": True for r in case.returns}}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return abagen.get_expression_data(atlas, inputs["atlas_info"], data_dir=inputs["data_dir"],
+                                          donors="all", verbose=0, **kwargs)
+
+
+def _params():
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.slow else [])
+            for c in CASES]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_abagen_equals_legacy(case, legacy_run, request, dk, atlas_info_csv, monkeypatch,
+                              record_property):
+    data_dir = request.getfixturevalue(f"{case.data}_data")
+    t0 = time.perf_counter()
+    try:
+        res = _new_stack_call(case, dk, atlas_info_csv, data_dir, monkeypatch)
+        error = None
+    except Exception as exc:
+        error = exc
+    new_seconds = time.perf_counter() - t0
+    ref = legacy_run.result(case.id)
+    measured = {"new_seconds": round(new_seconds, 2), "legacy_seconds": round(ref["seconds"], 2),
+                "waited_for_legacy": round(ref["waited"], 2)}
+    if not ref["ok"]:
+        # abagen refused on the legacy stack: it must refuse the same way here
+        measured["legacy_error"] = f"{ref['error_type']}: {ref['error']}"
+        _record("cases", case.id, measured, record_property)
+        assert error is not None, f"legacy abagen raised {measured['legacy_error']}, ours did not"
+        assert (type(error).__name__, str(error)) == (ref["error_type"], ref["error"])
+        return
+    if error is not None:
+        raise AssertionError(f"legacy abagen succeeded, the current stack raised "
+                             f"{type(error).__name__}") from error
+    res = list(res) if isinstance(res, tuple) else [res]
+    rtol = NOT_EXACT.get(case.id, (None, None))[0]
+    expr = res.pop(0)
+    if "donors" in case.returns:
+        assert sorted(expr) == ref["donors"]
+        found = {d: assert_frames_match(expr[d], ref["donor_frames"][d], f"{case.id} donor {d}",
+                                        rtol) for d in ref["donors"]}
+        measured["exact"] = all(f["exact"] for f in found.values())
+        measured["max_abs"] = max(f.get("max_abs", np.nan) for f in found.values())
+        measured["by_donor"] = found
+    else:
+        found = assert_frames_match(expr, ref["expression"], case.id, rtol)
+        measured.update(found)
+        measured["shape"] = list(expr.shape)
+    if "counts" in case.returns:
+        pd.testing.assert_frame_equal(res.pop(0), ref["counts"], check_exact=True)
+    if "report" in case.returns:
+        assert res.pop(0) == ref["report"]
+    _record("cases", case.id, measured, record_property)
+
+
+def test_process_ahba_equals_legacy_default(legacy_run, dk, full_cache, record_property):
+    """The project's own pipeline (from the parsed-CSV cache, as the workflow
+    runs it) against unpatched abagen on the legacy stack."""
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    t0 = time.perf_counter()
+    ours = expression.process_ahba(dk.volume, info, cache_dir=full_cache)
+    seconds = time.perf_counter() - t0
+    ref = legacy_run.result("full-default")
+    assert ref["ok"], ref.get("traceback")
+    found = assert_frames_match(ours.expression, ref["expression"], "process_ahba",
+                                NOT_EXACT.get("process_ahba", (None,))[0])
+    pd.testing.assert_frame_equal(ours.counts, ref["counts"], check_names=False)
+    assert ours.report == ref["report"]
+    _record("cases", "process_ahba(full-default)", {**found, "new_seconds": round(seconds, 2)},
+            record_property)
+
+
+def test_legacy_reference_never_imported_itx(legacy_run):
+    if not legacy_run.case_ids:
+        pytest.skip("no legacy case selected")
+    manifest = legacy_run.manifest()
+    assert manifest["itx_imported"] is False
+    assert manifest["versions"]["pandas"] == "1.5.3"
+    assert manifest["versions"]["numpy"] == "1.26.4"
+    assert manifest["versions"]["abagen"] == "0.1.3"
