@@ -215,3 +215,41 @@ def test_patch_is_idempotent_and_leaves_pandas_clean():
     assert a.get_expression_data is a.allen.get_expression_data
     assert getattr(a.get_expression_data, "__itx_compat__", False) == (
         "DataFrame.append" in compat.applied())
+
+
+LOAD_GIFTI = """
+    import nibabel as nib
+    from abagen import utils
+    img = nib.GiftiImage()
+    print(utils.load_gifti(img) is img)
+"""
+
+
+def test_load_gifti_of_an_image_needed():
+    rc, out, err = run(LOAD_GIFTI)
+    assert rc == 0, err
+    assert out.strip() == "True"
+    rc, out, err = run(LOAD_GIFTI, skip=["load_gifti(GiftiImage)"])
+    assert rc != 0 and "GiftiImage" in err
+
+
+MAX_IDX = """
+    import pandas as pd
+    from abagen import probes_
+    df = pd.DataFrame({'a': [1, 3, 2], 'b': [9, 1, 1]}, index=['p1', 'p2', 'p3'])
+    print(probes_._max_idx(df), probes_._max_idx(df, column='b'))
+    try:
+        probes_._max_idx(df.assign(gene_symbol='G'))
+        print('no error')
+    except TypeError:
+        print('TypeError')
+"""
+
+
+def test_max_idx_refuses_text_columns_as_pandas_1():
+    rc, out, err = run(MAX_IDX)
+    assert rc == 0, err
+    assert out.strip().splitlines() == ["p2 p1", "TypeError"]
+    rc, out, err = run(MAX_IDX, skip=["_max_idx(object columns)"])
+    assert rc == 0, err
+    assert out.strip().splitlines()[-1] == "no error"  # pandas 2: no retry

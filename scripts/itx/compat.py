@@ -97,6 +97,28 @@ ADAPTATIONS = (
         "as a scalar and numpy 2 raises; the adaptation returns its element",
     ),
     Adaptation(
+        "load_gifti(GiftiImage)", "abagen",
+        ("abagen.utils.load_gifti (utils.py:210-219)",
+         "abagen.images.check_surface (images.py:276)",
+         "abagen.images (images.py:168, 420)",
+         "abagen.datasets.fetchers (fetchers.py:491)"),
+        "load_gifti passes a loaded GiftiImage through only when nib.load "
+        "fails on it with nibabel 3's TypeError text ('stat: path should be "
+        "string, bytes, os.PathLike or integer, not GiftiImage'); nibabel 5 "
+        "words it differently (on the legacy stack too) and load_gifti "
+        "re-raises; the adaptation returns a GiftiImage as it is",
+    ),
+    Adaptation(
+        "_max_idx(object columns)", "abagen",
+        ("abagen.probes_._max_idx (probes_.py:347)",
+         "abagen.probes_._groupby_and_apply (probes_.py:181)"),
+        "pandas 1.5's DataFrame.idxmax raised TypeError on an object column, "
+        "on which abagen relies (GroupBy.apply then retries without the "
+        "grouping column 'gene_symbol'); pandas 2 returns it; the adaptation "
+        "raises as pandas 1.5 did and takes an integer `column` by position, "
+        "as pandas 1.5's Series.__getitem__ did",
+    ),
+    Adaptation(
         "np.row_stack", "abagen",
         ("abagen.correct._batch_correct (correct.py:67)",
          "abagen.correct.remove_distance (correct.py:497)",
@@ -305,6 +327,54 @@ def _scalar_label(original):
     return _assign_sample
 
 
+# ---------------------------------------------------------------- nibabel
+def _load_gifti_needs_images():
+    import nibabel as nib
+    from abagen import utils
+
+    try:
+        utils.load_gifti(nib.GiftiImage())
+    except TypeError:
+        return True
+    return False
+
+
+def _load_gifti_passing_images(original):
+    import nibabel as nib
+
+    @functools.wraps(original)
+    def load_gifti(img):
+        if isinstance(img, nib.GiftiImage):
+            return img
+        return original(img)
+    load_gifti.__itx_compat__ = True
+    return load_gifti
+
+
+# ---------------------------------------------------------------- probes
+def _idxmax_accepts_objects():
+    try:
+        pd.DataFrame({"a": ["x", "y"]}).idxmax()
+    except TypeError:
+        return False
+    return True
+
+
+def _max_idx_numeric_only(original):
+    @functools.wraps(original)
+    def _max_idx(df, column=0):
+        if any(pd.api.types.is_object_dtype(dtype)
+               or isinstance(dtype, pd.StringDtype) for dtype in df.dtypes):
+            raise TypeError("reduction operation 'argmax' not allowed for "
+                            "this dtype")
+        if (pd.api.types.is_integer(column) and column not in df.columns
+                and not pd.api.types.is_numeric_dtype(df.columns)):
+            column = df.columns[column]
+        return original(df, column=column)
+    _max_idx.__itx_compat__ = True
+    return _max_idx
+
+
 # ---------------------------------------------------------------- public
 def patch_abagen(skip=()):
     """Import abagen with the adaptations the installed stack needs.
@@ -357,6 +427,18 @@ def patch_abagen(skip=()):
             from abagen.matching import AtlasTree
             AtlasTree._assign_sample = _scalar_label(AtlasTree._assign_sample)
             done.append("AtlasTree._assign_sample")
+
+        if "load_gifti(GiftiImage)" not in skip and _load_gifti_needs_images():
+            from abagen import utils
+            _replace_everywhere("abagen", utils.load_gifti,
+                                _load_gifti_passing_images(utils.load_gifti))
+            done.append("load_gifti(GiftiImage)")
+
+        if "_max_idx(object columns)" not in skip and _idxmax_accepts_objects():
+            from abagen import probes_
+            _replace_everywhere("abagen", probes_._max_idx,
+                                _max_idx_numeric_only(probes_._max_idx))
+            done.append("_max_idx(object columns)")
 
         if "np.row_stack" not in skip and _numpy_needs_row_stack():
             _patch_row_stack("abagen")
