@@ -1,20 +1,39 @@
 # The two commands a newcomer needs (see README):
 #   make demo   set up .venv and run the offline demo end to end, with its report
 #   make test   set up .venv and run the whole test suite (unit + end-to-end)
+# Any supported Python: make demo PYTHON=python3.12 (a pyenv version is found
+# even when it is not selected); the venv is rebuilt when the Python changes.
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
 BIN := $(VENV)/bin
+# the Pythons the pinned stack supports (requirements.txt; .ci/run tests each)
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: demo test setup lint clean
+.PHONY: demo test test-fast setup check-python lint clean
+
+PY := $(shell scripts/find_python.sh $(PYTHON) 2>/dev/null)
+PYVER := $(if $(PY),$(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
+
+check-python:
+	@if [ -z "$(PY)" ]; then \
+	  echo "No working $(PYTHON): install it or pass PYTHON=/path/to/python3.X" >&2; exit 1; fi
+	@if ! echo " $(SUPPORTED_PYTHONS) " | grep -q " $(PYVER) "; then \
+	  echo "$(PY) is Python $(PYVER); the pinned stack supports $(SUPPORTED_PYTHONS)." \
+	       "Pass PYTHON=python3.X for one of them." >&2; exit 1; fi
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+	  echo "$(VENV) was made with another Python; rebuilding it with $(PY) ($(PYVER))"; \
+	  rm -rf $(VENV); fi
 
 $(BIN)/.installed: requirements.txt requirements-test.txt
-	$(PYTHON) -m venv $(VENV)
+	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-setup: $(BIN)/.installed
+setup: check-python
+	@$(MAKE) --no-print-directory $(BIN)/.installed PYTHON=$(PYTHON) VENV=$(VENV)
+	@echo "Using $$($(BIN)/python --version) in $(VENV)"
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
@@ -23,6 +42,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# the unit tests without the slow end-to-end checks (minutes instead of ~20)
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/snakemake --lint

@@ -98,6 +98,8 @@ def test_frame_append_equals_pandas_1_semantics():
     pd.testing.assert_frame_equal(compat._frame_append(a, [b, b], ignore_index=True),
                                   pd.concat([a, b, b], ignore_index=True))
     pd.testing.assert_frame_equal(compat._frame_append(a, None), a)
+    with pytest.raises(TypeError, match="frames only"):
+        compat._frame_append(a, pd.Series({"x": 1.0}))
     s = pd.Series([1, 2])
     pd.testing.assert_series_equal(compat._series_append(s, s, ignore_index=True),
                                    pd.Series([1, 2, 1, 2]))

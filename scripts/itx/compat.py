@@ -187,7 +187,10 @@ def _pkg_resources_during_import():
 def _frame_append(self, other, ignore_index=False, verify_integrity=False,
                   sort=False):
     # pandas 1.5 DataFrame.append for a DataFrame, a list of them or None
-    # (which concat drops): exactly concat of self and the others.
+    # (which concat drops): exactly concat of self and the others. A Series
+    # or dict (a new row) took another path there; abagen never passes one.
+    if isinstance(other, (pd.Series, dict)):
+        raise TypeError("itx.compat's DataFrame.append takes frames only")
     others = list(other) if isinstance(other, (list, tuple)) else [other]
     return pd.concat([self, *others], ignore_index=ignore_index,
                      verify_integrity=verify_integrity, sort=sort)
