@@ -9,15 +9,25 @@
 #   tests/slurm/cluster.sh stop      stop exactly the PIDs recorded by start (nothing else)
 #   tests/slurm/cluster.sh env       print "export SLURM_CONF=..."
 #
-# Nothing under /etc is written: every daemon and client command finds the
-# configuration through SLURM_CONF=$ITX_SLURM_BASE/etc/slurm.conf (slurmdbd.conf
-# sits next to it). State, logs, spool and the MariaDB data live in $ITX_SLURM_BASE.
+# The daemons and client commands find the configuration through
+# SLURM_CONF=$ITX_SLURM_BASE/etc/slurm.conf (slurmdbd.conf sits next to it). State,
+# logs, spool and the MariaDB data live in $ITX_SLURM_BASE. The one thing written
+# outside it is a symlink /etc/slurm/slurm.conf -> $ITX_SLURM_BASE/etc/slurm.conf
+# (made by start only if that path is free, removed by stop): the jobstep plugin
+# (snakemake-executor-plugin-slurm-jobstep 0.6.x) removes every SLURM_* variable,
+# SLURM_CONF included, before it calls srun inside a job, so srun there only finds
+# the configuration at Slurm's default path (else "srun: fatal: Could not
+# establish a configuration source"). start refuses to run if /etc/slurm/slurm.conf
+# is someone else's file.
 # slurmdbd is always started: the SLURM executor plugin polls job states with sacct.
 set -euo pipefail
 BASE=${ITX_SLURM_BASE:-/tmp/itx-slurm}
 CONF_DIR=$BASE/etc
 export SLURM_CONF=$CONF_DIR/slurm.conf
 PIDS=$BASE/pids
+# Slurm's compiled-in default configuration path (Debian), see link_conf
+DEFAULT_CONF=/etc/slurm/slurm.conf
+LINKED=$BASE/linked-conf       # records that start made the $DEFAULT_CONF symlink
 HOST=$(hostname -s)
 NCPU=$(nproc)
 MEM_MB=$(( $(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 * 3 / 4 ))   # 75% of RAM
@@ -108,6 +118,31 @@ wait_for() {   # $1 = command, $2 = seconds
 
 record() { echo "$1 $2" >> "$PIDS"; }
 
+# srun inside a job runs without SLURM_CONF (the jobstep plugin strips SLURM_*),
+# so the configuration must also be at the default path: a symlink to ours.
+link_conf() {
+  if [ -L "$DEFAULT_CONF" ] && [ "$(readlink "$DEFAULT_CONF")" = "$SLURM_CONF" ]; then
+    : # ours, left over from a start without stop
+  elif [ -e "$DEFAULT_CONF" ] || [ -L "$DEFAULT_CONF" ]; then
+    log "$DEFAULT_CONF exists and is not ours (-> $SLURM_CONF); not touching it"
+    log "jobs' srun would read that configuration: stop that cluster or move the file first"
+    exit 1
+  else
+    mkdir -p "$(dirname "$DEFAULT_CONF")"
+    ln -s "$SLURM_CONF" "$DEFAULT_CONF"
+  fi
+  echo "$DEFAULT_CONF" > "$LINKED"
+}
+
+unlink_conf() {   # only the symlink start made, and only if it still points at ours
+  [ -f "$LINKED" ] || return 0
+  if [ -L "$DEFAULT_CONF" ] && [ "$(readlink "$DEFAULT_CONF")" = "$SLURM_CONF" ]; then
+    rm -f "$DEFAULT_CONF"
+    log "removed $DEFAULT_CONF (symlink to $SLURM_CONF)"
+  fi
+  rm -f "$LINKED"
+}
+
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
 start() {
@@ -118,6 +153,7 @@ start() {
     done < "$PIDS"
   fi
   write_conf
+  link_conf
   : > "$PIDS"
   # munge: the Debian package creates /etc/munge/munge.key; reuse a running munged
   if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -168,7 +204,7 @@ start() {
 }
 
 stop() {   # reverse start order; only PIDs recorded by start
-  [ -s "$PIDS" ] || { log "nothing recorded in $PIDS"; return 0; }
+  [ -s "$PIDS" ] || { unlink_conf; log "nothing recorded in $PIDS"; rm -f "$PIDS"; return 0; }
   tac "$PIDS" | while read -r name pid; do
     if alive "$pid"; then
       kill "$pid" 2>/dev/null || true
@@ -180,6 +216,7 @@ stop() {   # reverse start order; only PIDs recorded by start
     fi
   done
   rm -f "$PIDS"
+  unlink_conf
 }
 
 status() {
