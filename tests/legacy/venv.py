@@ -104,7 +104,7 @@ def check(venv: Path) -> dict:
     return versions
 
 
-def ensure(log=None) -> tuple[Path, dict]:
+def ensure() -> tuple[Path, dict]:
     """The complete legacy venv (built if needed) and its versions.
 
     Returns ``(venv, info)``; ``info`` holds the versions, ``built`` (bool) and
@@ -118,16 +118,25 @@ def ensure(log=None) -> tuple[Path, dict]:
         return venv, {**info, "built": False, "seconds": time.perf_counter() - t0}
     python = find_python311()
     venv.parent.mkdir(parents=True, exist_ok=True)
-    if venv.exists():  # left half-built by an older layout, or by hand: never reused
+    if venv.exists():  # renamed into place but not completed: never reused
+        if "ITX_LEGACY_VENV" in os.environ and not (venv / "pyvenv.cfg").is_file():
+            raise RuntimeError(f"ITX_LEGACY_VENV={venv} exists and is not a venv; "
+                               "point it at a new folder")
         shutil.rmtree(venv)
+    for stale in venv.parent.glob(f".{venv.name}.building-*"):  # killed builds
+        if time.time() - stale.stat().st_mtime > 6 * 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{venv.name}.building-", dir=venv.parent))
     try:
         # the venv is built where it will live (console scripts hard-code the
         # interpreter path), under a temporary name first
-        subprocess.run([python, "-m", "venv", str(tmp)], check=True, capture_output=True,
-                       timeout=600)
+        subprocess.run([python, "-m", "venv", "--prompt", venv.name, str(tmp)], check=True,
+                       capture_output=True, timeout=600)
         pip = [str(_python(tmp)), "-m", "pip", "--disable-pip-version-check"]
-        res = subprocess.run([*pip, "install", "--quiet", "-r", str(REQUIREMENTS)],
+        # --no-compile: .pyc files written now would name the temporary folder
+        # in tracebacks; they are written on first import, at the final path
+        res = subprocess.run([*pip, "install", "--quiet", "--no-compile", "-r",
+                              str(REQUIREMENTS)],
                              capture_output=True, text=True, timeout=3600)
         if res.returncode != 0:
             raise RuntimeError("pip install -r tests/legacy/requirements.txt failed:\n"
@@ -162,6 +171,9 @@ def _relocate(venv: Path, old: Path) -> None:
             f.write_bytes(data.replace(old_s, new_s))
     cfg = venv / "pyvenv.cfg"
     cfg.write_bytes(cfg.read_bytes().replace(old_s, new_s))
+    # pip compiled itself while it ran from the temporary folder
+    for cache in (venv / "lib").glob("python*/site-packages/pip/**/__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":
