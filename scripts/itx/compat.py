@@ -76,6 +76,7 @@ ADAPTATIONS = (
     Adaptation(
         "DataFrame.append", "abagen",
         ("abagen.allen.get_expression_data (allen.py:505, 506, 544)",
+         "abagen.allen._match_centroids (allen.py:813)",
          "abagen.utils.labeltable_to_df (utils.py:180)",
          "abagen.samples_.groupby_index (samples_.py:406)"),
         "pandas 2.0 removed DataFrame.append and Series.append; pandas 1.5 "
@@ -140,7 +141,8 @@ ADAPTATIONS = (
 # abagen functions that hold a line covered by a pandas adaptation; while any
 # of them runs, the removed pandas methods exist again.
 _PANDAS_SCOPED = {
-    "abagen.allen": ("get_expression_data",),
+    # itx.expression calls _match_centroids itself (missing="centroids")
+    "abagen.allen": ("get_expression_data", "_match_centroids"),
     "abagen.utils": ("labeltable_to_df",),
     "abagen.samples_": ("groupby_index",),
     "abagen.probes_": ("collapse_probes",),
