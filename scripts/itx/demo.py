@@ -46,6 +46,7 @@ import functools
 import gzip
 import json
 import math
+import os
 import zlib
 from collections import OrderedDict
 from pathlib import Path
@@ -1015,6 +1016,21 @@ def _simulate_donor(xyz: np.ndarray, seed: int, donor_index: int,
 # entry point
 # ---------------------------------------------------------------------------
 
+def _same_mtime(paths) -> None:
+    """Give the files of a donor one modification time, the latest of them.
+
+    The workflow hard-links demo donors into the AHBA folder, so each output
+    shares its input's timestamp; Snakemake refuses a job whose output is
+    older than one of its inputs, which files written a few milliseconds
+    apart would otherwise be (a spurious "clock skew" error).
+    """
+    paths = [Path(p) for p in paths if Path(p).is_file()]
+    if paths:
+        latest = max(p.stat().st_mtime_ns for p in paths)
+        for p in paths:
+            os.utime(p, ns=(latest, latest))
+
+
 def generate_donors(out_dir, *, seed=0,
                     samples_per_donor=DEFAULT_SAMPLES_PER_DONOR,
                     truth_path=None, sign=1,
@@ -1097,6 +1113,7 @@ def generate_donors(out_dir, *, seed=0,
                       functools.partial(_format_expression, digits=int(digits)),
                       chunk=4096 if digits <= 4 else 1024)
         folders[donor] = folder
+    _same_mtime(f for folder in folders.values() for f in folder.iterdir())
 
     if truth_path is not None:
         write_truth(truth_path, seed=seed, sign=sign, effect_size=effect,
@@ -1325,6 +1342,7 @@ def write_rnaseq_donor(out_dir, donor, *, seed=0,
     _write_frame(folder / "SampleAnnot.csv", annot)
     _write_gene_matrix(folder / "RNAseqTPM.csv", model["genes"], tpm, "%.5g")
     _write_gene_matrix(folder / "RNAseqCounts.csv", model["genes"], counts, "%.2f")
+    _same_mtime(folder.iterdir())
     return folder
 
 
