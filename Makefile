@@ -51,4 +51,5 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results .snakemake logs resources/ahba resources/demo
+	find results -mindepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
+	rm -rf .snakemake logs resources/ahba resources/demo

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from itx import atlas as atlases
-from itx import cache, demo, expression
+from itx import demo, expression
+from conftest import build_demo_cache
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cache_dir(data_dir):
     """The parsed-CSV cache of the same donors (what the workflow reads)."""
-    root = data_dir / "cache"
-    for d in demo.DONOR_IDS:
-        cache.build_donor_cache(data_dir / "microarray" / f"normalized_microarray_donor{d}",
-                                cache.donor_cache_dir(root, d))
-    return root
+    return build_demo_cache(data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,8 @@ import pandas as pd
 import pytest
 
 from itx import atlas as atlases
-from itx import cache, compat, demo, expression
+from itx import compat, demo, expression
+from conftest import build_demo_cache
 from test_expression import OPTION_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,11 +340,7 @@ def small_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def full_cache(full_data):
-    root = full_data / "cache"
-    for d in demo.DONOR_IDS:
-        cache.build_donor_cache(full_data / "microarray" / f"normalized_microarray_donor{d}",
-                                cache.donor_cache_dir(root, d))
-    return root
+    return build_demo_cache(full_data)
 
 
 def _case_inputs(case, dk, atlas_info_csv, data_dir):
