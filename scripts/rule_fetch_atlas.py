@@ -1,4 +1,4 @@
-"""Rule fetch_atlas: a downloaded built-in atlas (Schaefer) into resources/atlases/{atlas}/."""
+"""Rule fetch_atlas: a downloaded built-in atlas (Schaefer) into <resources_dir>/atlases/{builtin}/."""
 from pathlib import Path
 
 from itx import atlas as atlases
@@ -8,7 +8,7 @@ log_to_file(snakemake.log[0])
 spec = snakemake.params.atlas
 builtin = spec.get("builtin", "")
 if not builtin.startswith("schaefer"):
-    raise ValueError(f"atlas {snakemake.wildcards.atlas!r}: {builtin!r} is not a downloaded "
+    raise ValueError(f"atlas {snakemake.wildcards.builtin!r}: {builtin!r} is not a downloaded "
                      "built-in atlas; nothing to fetch")
 atlases.fetch_schaefer(
     int(builtin[len("schaefer"):]),

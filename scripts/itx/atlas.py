@@ -1087,7 +1087,9 @@ def load_atlas(name, spec, root="resources/atlases"):
     spec : str or mapping
         A built-in key, or the config mapping: ``{builtin, matching, source}``
         or ``{volume and/or surface, table, density, matching}``. Paths are
-        relative to the working directory.
+        relative to the working directory. The workflow adds ``folder``, the
+        fetched files of a downloaded built-in, when they live outside `root`
+        (a study's shared ``resources_dir``).
     root : path-like
         Folder of fetched built-in atlases (``<root>/<name>/``).
 
@@ -1103,6 +1105,8 @@ def load_atlas(name, spec, root="resources/atlases"):
     if "builtin" in spec:
         key = spec["builtin"]
         clash = [k for k in _USER_KEYS if spec.get(k) not in (None, "")]
+        if spec.get("folder") and key == "desikan_killiany":
+            clash.append("folder")
         if clash:
             raise AtlasError(f"atlas {name!r}: 'builtin' cannot be combined with {clash}; "
                              "either name a built-in atlas or give your own files")
@@ -1112,7 +1116,7 @@ def load_atlas(name, spec, root="resources/atlases"):
                                  "remove 'source'")
             return desikan_killiany(name)
         if key in BUILTIN:
-            return load_atlas_folder(name, Path(root) / name)
+            return load_atlas_folder(name, Path(spec.get("folder") or Path(root) / name))
         raise ValueError(
             f"unknown built-in atlas {key!r} for atlas {name!r}; choose one of {list(BUILTIN)}"
         )

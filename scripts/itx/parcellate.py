@@ -3,21 +3,23 @@
 Every reader returns a :class:`pandas.Series` indexed by the atlas's region
 names (all regions, NaN where the map has no data), so later stages never need
 to know which format the map came in.
+
+Map files are read through :mod:`itx.mapfiles`, which the DAG also uses to
+check them before any job: a bad file fails here with the same
+:class:`~itx.mapfiles.MapInputError` message, even if it changed after the
+DAG's check.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import os
 
 import numpy as np
 import pandas as pd
 
-#: Map formats the maps sheet accepts.
-FORMATS = ("nifti", "gifti", "table")
-
-#: Column names taken as the region column of a region table, in order.
-REGION_COLUMNS = ("region", "Structure", "label", "name", "id")
+from . import mapfiles
+from .mapfiles import DENSITIES, FORMATS, REGION_COLUMNS, MapInputError  # noqa: F401 (API)
 
 
 def _parcel_means(values, labels, ids):
@@ -82,22 +84,34 @@ def parcellate_volume(map_img, atlas_img, info, *, min_coverage=0.5):
 
     Raises
     ------
-    ValueError
-        The map is not one 3D volume, does not overlap the atlas enough
-        (wrong space or affine), or gives no finite value in any parcel.
+    MapInputError
+        The file cannot be read or is truncated, is not one 3D volume, has
+        infinite voxels (:func:`itx.mapfiles.load_volume`), does not overlap
+        the atlas enough (wrong space or affine), or gives no finite value
+        in any parcel.
     """
     from nilearn import image
 
-    src = str(map_img) if isinstance(map_img, (str, Path)) else "map image"
-    img = image.load_img(map_img)
+    if isinstance(map_img, (str, os.PathLike)):
+        src = str(map_img)
+    else:
+        src = "map image"
+        import nibabel as nib
+
+        if not isinstance(map_img, nib.spatialimages.SpatialImage):
+            map_img = image.load_img(map_img)
+    img = mapfiles.load_volume(map_img)
+    return _parcellate_volume_image(img, src, atlas_img, info, min_coverage=min_coverage)
+
+
+def _parcellate_volume_image(img, src, atlas_img, info, *, min_coverage=0.5):
+    """:func:`parcellate_volume` of an image already read and checked."""
+    from nilearn import image
+
+    img = image.load_img(img)
     atlas = image.load_img(atlas_img)
     if len(img.shape) == 4 and img.shape[3] == 1:
         img = image.index_img(img, 0)
-    if len(img.shape) != 3:
-        raise ValueError(
-            f"{src}: expected a 3D volume, got shape {img.shape}; give one map per file "
-            "(split a 4D series, e.g. with nilearn.image.index_img)"
-        )
     labels = np.asarray(atlas.dataobj).astype(int)
     if labels.ndim == 4:
         labels = labels[..., 0]
@@ -105,7 +119,7 @@ def parcellate_volume(map_img, atlas_img, info, *, min_coverage=0.5):
     if not same_grid:
         coverage = _map_coverage(img, atlas.affine, labels)
         if coverage < min_coverage:
-            raise ValueError(
+            raise MapInputError(
                 f"{src}: its field of view covers {coverage:.0%} of the atlas's parcels, so it "
                 "is not in MNI152 space (or its affine is wrong); register the map to MNI152 "
                 "(e.g. MNI152NLin2009cAsym or FSL's MNI152) before using it"
@@ -119,45 +133,27 @@ def parcellate_volume(map_img, atlas_img, info, *, min_coverage=0.5):
     ids = info["id"].to_numpy(int)
     values = _parcel_means(data, labels, ids)
     if not np.isfinite(values).any():
-        raise ValueError(
+        raise MapInputError(
             f"{src}: no parcel of the atlas has a finite map value (all NaN or outside the "
             "map); check that the map is in MNI152 space and not empty"
         )
     return pd.Series(values, index=pd.Index(info["region"], name="region"), name="value")
 
 
-#: Vertices per hemisphere of each fsaverage density.
-DENSITIES = {"fsaverage5": 10242, "fsaverage6": 40962, "fsaverage7": 163842}
+def _load_labels(path):
+    """One integer label per vertex of an atlas's label GIFTI (path or image).
 
-
-def _density(n, path):
-    for name, count in DENSITIES.items():
-        if count == n:
-            return name
-    raise ValueError(
-        f"{path}: {n} vertices is not an fsaverage mesh (fsaverage5: 10,242, fsaverage6: "
-        "40,962, fsaverage/fsaverage7: 163,842 per hemisphere); resample the map to "
-        "fsaverage (e.g. with neuromaps.transforms) first"
-    )
-
-
-def _load_vertex_values(path, dtype=float):
-    """One value per vertex from a GIFTI (path or image)."""
+    The atlas was checked when it was loaded (:func:`itx.atlas.load_atlas`).
+    """
     import nibabel as nib
 
     img = path if isinstance(path, nib.gifti.GiftiImage) else nib.load(str(path))
-    if not isinstance(img, nib.gifti.GiftiImage):
-        raise ValueError(f"{path}: not a GIFTI file; surface maps are (left, right) "
-                         ".func.gii/.shape.gii pairs")
-    if len(img.darrays) != 1:
-        raise ValueError(f"{path}: {len(img.darrays)} data arrays; give one map per file "
-                         "(one value per vertex)")
+    if not isinstance(img, nib.gifti.GiftiImage) or len(img.darrays) != 1:
+        raise ValueError(f"{path}: not a one-array label GIFTI")
     data = np.asarray(img.darrays[0].data)
     if data.ndim == 2 and 1 in data.shape:
         data = data.ravel()
-    if data.ndim != 1:
-        raise ValueError(f"{path}: expected one value per vertex, got shape {data.shape}")
-    return data.astype(dtype)
+    return data.astype(np.int64)
 
 
 def vertex_values(path):
@@ -170,10 +166,13 @@ def vertex_values(path):
     Returns
     -------
     numpy.ndarray of float
+
+    Raises
+    ------
+    MapInputError
+        See :func:`itx.mapfiles.load_vertex_values`.
     """
-    data = _load_vertex_values(path)
-    _density(data.size, path)
-    return data
+    return mapfiles.load_vertex_values(path)
 
 
 def parcellate_surface(map_giftis, label_giftis, info):
@@ -203,25 +202,21 @@ def parcellate_surface(map_giftis, label_giftis, info):
 
     Raises
     ------
-    ValueError
-        Not pairs; a file that is not a one-array GIFTI; vertex counts that
-        are not fsaverage5/6/7 or differ between the two hemispheres.
+    MapInputError
+        Not pairs; a file that cannot be read or is not a one-array GIFTI;
+        vertex counts that are not fsaverage5/6/7 or differ between the two
+        hemispheres; infinite values (:func:`itx.mapfiles.load_surface_pair`).
     """
     if len(map_giftis) != 2 or len(label_giftis) != 2:
-        raise ValueError("surface maps and atlases are (left, right) GIFTI pairs; give the "
-                         "map's path as 'left.gii,right.gii'")
-    maps = [_load_vertex_values(p) for p in map_giftis]
-    labs = [_load_vertex_values(p, dtype=np.int64) for p in label_giftis]
-    if maps[0].size != maps[1].size:
-        raise ValueError(
-            f"{map_giftis[0]} has {maps[0].size} vertices but {map_giftis[1]} has "
-            f"{maps[1].size}; both hemispheres must be on the same mesh (left first)"
-        )
-    for mpath, lpath, data, lab in zip(map_giftis, label_giftis, maps, labs):
-        if data.size != lab.size:
-            # both must be fsaverage meshes for the nested-vertex rule to apply
-            _density(data.size, mpath)
-            _density(lab.size, lpath)
+        raise MapInputError("surface maps and atlases are (left, right) GIFTI pairs; give the "
+                            "map's path as 'left.gii,right.gii'")
+    maps = mapfiles.load_surface_pair(map_giftis)
+    return _parcellate_surface_values(maps, label_giftis, info)
+
+
+def _parcellate_surface_values(maps, label_giftis, info):
+    """:func:`parcellate_surface` of (left, right) values already read and checked."""
+    labs = [_load_labels(p) for p in label_giftis]
     n = min(maps[0].size, labs[0].size)
     values = np.concatenate([m[:n] for m in maps])
     labels = np.concatenate([lab[:n] for lab in labs])
@@ -252,36 +247,19 @@ def read_region_table(path, info, column=None):
     -------
     pandas.Series
         Values for every atlas region (NaN where the table has none).
-    """
-    path = Path(path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    table = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
-    table.columns = [str(c).strip() for c in table.columns]
-    region_col = next((c for c in REGION_COLUMNS if c in table.columns), None)
-    if region_col is None:
-        raise ValueError(
-            f"{path}: no region column; name it one of {list(REGION_COLUMNS)}"
-        )
-    if column is None:
-        numeric = [c for c in table.columns if c != region_col
-                   and pd.api.types.is_numeric_dtype(table[c])]
-        if "value" in table.columns:
-            column = "value"
-        elif len(numeric) == 1:
-            column = numeric[0]
-        else:
-            raise ValueError(
-                f"{path}: cannot tell which column holds the values ({numeric}); "
-                "set the 'column' field of this map in the maps sheet"
-            )
-    if column not in table.columns:
-        raise ValueError(
-            f"{path}: no column {column!r} (columns: {list(table.columns)}); "
-            "fix the 'column' field of this map in the maps sheet"
-        )
-    values = pd.to_numeric(table[column], errors="coerce")
 
-    keys = table[region_col]
+    Raises
+    ------
+    MapInputError
+        The file problems of :func:`itx.mapfiles.read_map_table`, regions
+        the atlas does not have, or two rows naming one atlas region.
+    """
+    return _align_table(mapfiles.read_map_table(path, column), info)
+
+
+def _align_table(found, info):
+    """Values per atlas region of a read and checked :class:`itx.mapfiles.MapTable`."""
+    path, keys, values = found.path, found.keys, found.values
     if pd.api.types.is_integer_dtype(keys):
         lookup = dict(zip(info["id"].astype(int), info["region"]))
         regions = keys.map(lookup)
@@ -299,13 +277,16 @@ def read_region_table(path, info, column=None):
         regions = lower.map(name_lookup(info))
     unknown = keys[regions.isna()].tolist()
     if unknown:
-        raise ValueError(
+        raise MapInputError(
             f"{path}: {len(unknown)} region(s) not in the atlas: {unknown[:10]}; "
-            f"atlas regions look like {info['region'].head(3).tolist()}"
+            f"atlas regions look like {info['region'].head(3).tolist()} (or integer ids): "
+            "rename the rows, or limit this map to the atlas it was made for (the maps "
+            "sheet's 'atlas' column)"
         )
     if regions.duplicated().any():
-        dup = keys[regions.duplicated()].tolist()
-        raise ValueError(f"{path}: region(s) listed twice: {dup}")
+        dup = keys[regions.duplicated(keep=False)].tolist()
+        raise MapInputError(f"{path}: rows {dup} name the same atlas region, so it is listed "
+                            "twice; keep one row per region")
     series = pd.Series(values.to_numpy(float), index=regions.to_numpy())
     out = series.reindex(info["region"].to_numpy())
     out.index.name = "region"
@@ -315,6 +296,12 @@ def read_region_table(path, info, column=None):
 
 def parcellate_map(path, fmt, atlas, *, column=None, sign=1.0):
     """Parcellate one map of the maps sheet onto an atlas.
+
+    The file gets every check of :func:`itx.mapfiles.check_map_file` (the
+    DAG's, repeated because the file may have changed since), and the
+    parcellated map must have at least :data:`itx.mapfiles.MIN_REGIONS`
+    regions with a value, not all equal
+    (:func:`itx.mapfiles.check_parcellated`).
 
     Parameters
     ----------
@@ -333,6 +320,15 @@ def parcellate_map(path, fmt, atlas, *, column=None, sign=1.0):
     -------
     pandas.Series
         Values indexed by region, all atlas regions.
+
+    Raises
+    ------
+    MapInputError
+        A problem of the map file, or of the map on this atlas; the message
+        names the file and the fix.
+    ValueError
+        An unknown format, or an atlas without the volume or surface the
+        format needs.
     """
     if fmt == "nifti":
         if atlas.volume is None:
@@ -341,7 +337,8 @@ def parcellate_map(path, fmt, atlas, *, column=None, sign=1.0):
                 "parcellated on it; give the map as a GIFTI pair, or limit it to another "
                 "atlas (the maps sheet's 'atlas' column)"
             )
-        values = parcellate_volume(path, atlas.volume, atlas.info)
+        img = mapfiles.load_volume(path, content=True)
+        values = _parcellate_volume_image(img, str(path), atlas.volume, atlas.info)
     elif fmt == "gifti":
         if atlas.surface is None:
             raise ValueError(
@@ -349,11 +346,13 @@ def parcellate_map(path, fmt, atlas, *, column=None, sign=1.0):
                 "parcellated on it; give the map as a NIfTI volume, or limit it to another "
                 "atlas (the maps sheet's 'atlas' column)"
             )
-        values = parcellate_surface(path, atlas.surface, atlas.info)
+        maps = mapfiles.load_surface_pair(path, content=True)
+        values = _parcellate_surface_values(maps, atlas.surface, atlas.info)
     elif fmt == "table":
-        values = read_region_table(path, atlas.info, column=column)
+        values = _align_table(mapfiles.read_map_table(path, column, content=True), atlas.info)
     else:
         raise ValueError(f"unknown map format {fmt!r}; choose one of {FORMATS}")
+    mapfiles.check_parcellated(values, path, atlas.name, fmt)
     return values * float(sign)
 
 

@@ -76,9 +76,10 @@ def write_tsv(frame, path, *, float_format="%.10g", index=False):
 
 
 def write_text(text, path):
-    """Write text to `path` atomically."""
+    """Write text to `path` atomically; return the path."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
+    return Path(path)
 
 
 def read_tsv(path, **kwargs):

@@ -9,6 +9,7 @@ rule association:
     output:
         "results/{atlas}/{map}/genes.tsv",
     params:
+        library=library("rule_association.py"),
         method=config["association"]["method"],
     log:
         "logs/association_{atlas}_{map}.log",
@@ -36,6 +37,8 @@ rule coverage:
             subcategory="{atlas}",
             labels={"map": "{map}", "atlas": "{atlas}", "table": "regions used"},
         ),
+    params:
+        library=library("rule_coverage.py"),
     log:
         "logs/coverage_{atlas}_{map}.log",
     group:
@@ -61,6 +64,7 @@ rule pls:
         genes="results/{atlas}/{map}/pls_genes.tsv",
         scores="results/{atlas}/{map}/pls_scores.tsv",
     params:
+        library=library("rule_pls.py"),
         n_components=config["pls"]["n_components"],
         n_boot=config["pls"]["n_boot"],
         seed=config["pls"]["seed"],
@@ -86,6 +90,7 @@ rule compare_maps:
     output:
         "results/{atlas}/compare_maps.tsv",
     params:
+        library=library("rule_compare_maps.py"),
         maps=lambda wc: maps_for_atlas(wc.atlas),
         method=config["association"]["method"],
     log:

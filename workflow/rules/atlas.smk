@@ -1,19 +1,21 @@
 # Stage 0: atlases. Built-ins that must be downloaded (Schaefer) are fetched once
-# into resources/atlases/{atlas}/ and checked there; user atlases are read where
+# into <resources_dir>/atlases/<builtin>/ and checked there; user atlases are read where
 # they are. Every rule that loads an atlas takes atlas_inputs as an input, so it
 # waits for the download and reruns when a user's atlas files change.
 
 
 rule fetch_atlas:
     output:
-        [f"{ATLAS_ROOT}/{{atlas}}/{f}" for f in FETCHED_ATLAS_FILES],
+        [f"{ATLAS_ROOT}/{{builtin}}/{f}" for f in FETCHED_ATLAS_FILES],
+    wildcard_constraints:
+        builtin="|".join(FETCHED_BUILTINS),
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        atlas=lambda wc: {"builtin": wc.builtin, "source": FETCHED_ATLAS_SOURCES.get(wc.builtin)},
         lock=ATLAS_LOCK,
         retries=config["ahba"]["retries"],
         timeout=config["ahba"]["timeout"],
     log:
-        "logs/fetch_atlas_{atlas}.log",
+        "logs/fetch_atlas_{builtin}.log",
     threads: rule_threads("fetch_atlas")
     resources:
         mem_mb=rule_mem_mb("fetch_atlas"),

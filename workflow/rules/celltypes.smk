@@ -9,7 +9,7 @@ localrules:
 
 rule fetch_genesets:
     output:
-        "resources/genesets/{collection}.{ext}",
+        f"{RESOURCES_DIR}/genesets/{{collection}}.{{ext}}",
     wildcard_constraints:
         collection="|".join(BUILTIN_COLLECTIONS),
         ext="csv|gmt",
@@ -35,6 +35,8 @@ rule gene_aliases:
         f"{AHBA_DIR}/cache/donor{DONORS[0]}/Probes.csv",
     output:
         f"{AHBA_DIR}/gene_aliases.tsv",
+    params:
+        library=library("rule_gene_aliases.py"),
     log:
         "logs/gene_aliases.log",
     threads: rule_threads("gene_aliases")
@@ -71,8 +73,9 @@ rule celltype_maps:
             labels={"gene sets": "{geneset}", "figure": "cell-type maps on the brain"},
         ),
     params:
+        library=library("rule_celltype_maps.py"),
         min_genes=config["celltypes"]["min_genes"],
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        atlas=atlas_param,
     log:
         "logs/celltype_maps_{atlas}_{geneset}.log",
     threads: rule_threads("celltype_maps")
@@ -102,6 +105,7 @@ rule celltype_compare:
             labels={"map": "{map}", "gene sets": "{geneset}", "figure": "map vs cell-type maps"},
         ),
     params:
+        library=library("rule_celltype_compare.py"),
         method=config["association"]["method"],
         min_genes=config["celltypes"]["min_genes"],
     log:

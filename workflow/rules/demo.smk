@@ -12,6 +12,7 @@ rule demo_donors:
         ],
         truth=f"{DEMO_DIR}/truth.json",
     params:
+        library=library("rule_demo_donors.py"),
         seed=config["demo"]["seed"],
         samples_per_donor=config["demo"]["samples_per_donor"],
         donors=DONORS,
@@ -34,6 +35,7 @@ rule demo_map:
         nifti=f"{DEMO_DIR}/demo_map.nii.gz",
         table=f"{DEMO_DIR}/demo_map.tsv",
     params:
+        library=library("rule_demo_map.py"),
         seed=config["demo"]["seed"],
     log:
         "logs/demo_map.log",
@@ -53,6 +55,7 @@ rule demo_genesets:
     output:
         f"{DEMO_DIR}/genesets.gmt",
     params:
+        library=library("rule_demo_genesets.py"),
         seed=config["demo"]["seed"],
     log:
         "logs/demo_genesets.log",
@@ -74,6 +77,7 @@ rule demo_rnaseq:
     output:
         [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{{donor}}/{f}" for f in RNASEQ_FILES],
     params:
+        library=library("rule_demo_rnaseq.py"),
         seed=config["demo"]["seed"],
         samples_per_donor=config["demo"]["samples_per_donor"],
     wildcard_constraints:

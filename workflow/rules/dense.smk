@@ -40,6 +40,7 @@ rule dense_maps:
             else {}
         ),
     params:
+        library=library("rule_dense_maps.py"),
         # every option but 'enabled' (switching it on must not rerun finished maps)
         options={k: v for k, v in config["dense"].items() if k != "enabled"},
     log:

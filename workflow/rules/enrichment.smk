@@ -16,6 +16,7 @@ rule enrichment:
         sets="results/{atlas}/{map}/enrichment_{geneset}_sets.tsv",
         nulls="results/{atlas}/{map}/enrichment_{geneset}_nulls.tsv.gz",
     params:
+        library=library("rule_enrichment.py"),
         method=config["association"]["method"],
         min_genes=config["enrichment"]["min_genes"],
         n_random=config["enrichment"]["n_random"],

@@ -8,6 +8,8 @@ rule ahba_cache:
         lambda wc: donor_files(wc.donor),
     output:
         donor_cache_files("{donor}"),
+    params:
+        library=library("rule_ahba_cache.py"),
     log:
         "logs/ahba_cache_{donor}.log",
     threads: rule_threads("ahba_cache")
@@ -30,6 +32,7 @@ rule select_probes:
     output:
         selection_files(),
     params:
+        library=library("rule_select_probes.py"),
         donors=DONORS,
         options={k: config["expression"][k] for k in SELECTION_OPTIONS},
     log:
@@ -57,8 +60,9 @@ rule expression:
         donors=expand("results/{{atlas}}/donors/expression_{donor}.tsv", donor=DONORS),
         methods="results/{atlas}/methods.txt",
     params:
+        library=library("rule_expression.py"),
         donors=DONORS,
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        atlas=atlas_param,
         options={k: v for k, v in config["expression"].items() if k not in ("source", "precomputed")},
     log:
         "logs/expression_{atlas}.log",

@@ -10,7 +10,8 @@ rule spins:
     output:
         "results/{atlas}/nulls/spins_{method}.npz",
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        library=library("rule_spins.py"),
+        atlas=atlas_param,
         scope=config["scope"],
         method=lambda wc: wc.method,
         n_perm=config["nulls"]["n_perm"],
@@ -35,7 +36,8 @@ rule spin_weights:
     output:
         "results/{atlas}/nulls/weights_cornblath.npz",
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        library=library("rule_spin_weights.py"),
+        atlas=atlas_param,
         scope=config["scope"],
         n_perm=config["nulls"]["n_perm"],
         seed=config["nulls"]["seed"],
@@ -57,7 +59,8 @@ rule null_distance:
     output:
         "results/{atlas}/nulls/distance.npz",
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        library=library("rule_null_distance.py"),
+        atlas=atlas_param,
         scope=config["scope"],
     log:
         "logs/null_distance_{atlas}.log",
@@ -77,7 +80,8 @@ rule map_nulls:
     output:
         "results/{atlas}/{map}/nulls.npz",
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        library=library("rule_map_nulls.py"),
+        atlas=atlas_param,
         scope=config["scope"],
         method=map_null_method,
         sign=lambda wc: map_row(wc)["sign"],
@@ -114,6 +118,8 @@ rule variogram:
             subcategory="{atlas}",
             labels={"map": "{map}", "atlas": "{atlas}", "figure": "variogram fit"},
         ),
+    params:
+        library=library("rule_variogram.py"),
     log:
         "logs/variogram_{atlas}_{map}.log",
     group:

@@ -9,10 +9,11 @@ rule parcellate:
     output:
         "results/{atlas}/{map}/map.tsv",
     params:
+        library=library("rule_parcellate.py"),
         fmt=lambda wc: map_row(wc)["format"],
         column=lambda wc: map_row(wc)["column"],
         sign=lambda wc: map_row(wc)["sign"],
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        atlas=atlas_param,
     log:
         "logs/parcellate_{atlas}_{map}.log",
     group:

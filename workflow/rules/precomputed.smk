@@ -15,7 +15,8 @@ if PRECOMPUTED:
             expression="results/{atlas}/expression.tsv",
             methods="results/{atlas}/methods.txt",
         params:
-            atlas=lambda wc: config["atlases"][wc.atlas],
+            library=library("rule_expression_precomputed.py"),
+            atlas=atlas_param,
         log:
             "logs/expression_precomputed_{atlas}.log",
         threads: rule_threads("expression_precomputed")

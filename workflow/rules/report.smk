@@ -23,7 +23,8 @@ rule map_figures:
             labels={"map": "{map}", "atlas": "{atlas}", "figure": "top genes"},
         ),
     params:
-        atlas=lambda wc: config["atlases"][wc.atlas],
+        library=library("rule_map_figures.py"),
+        atlas=atlas_param,
         scope=config["scope"],
         n_top=config["report"]["n_top_genes"],
     log:
@@ -59,6 +60,8 @@ rule enrichment_figures:
             subcategory="{atlas}",
             labels={"map": "{map}", "gene sets": "{geneset}", "figure": "null distributions"},
         ),
+    params:
+        library=library("rule_enrichment_figures.py"),
     log:
         "logs/enrichment_figures_{atlas}_{map}_{geneset}.log",
     group:
@@ -81,6 +84,8 @@ rule versions:
             category="Methods",
             labels={"file": "package versions"},
         ),
+    params:
+        library=library("rule_versions.py"),
     log:
         "logs/versions.log",
     threads: rule_threads("versions")
@@ -103,6 +108,8 @@ rule methods:
             category="Methods",
             labels={"atlas": "{atlas}", "file": "abagen methods text"},
         ),
+    params:
+        library=library("rule_methods.py"),
     log:
         "logs/methods_{atlas}.log",
     threads: rule_threads("methods")

@@ -59,6 +59,8 @@ _RESOURCE_DEFAULTS = {
     "dense_maps": dict(mem_mb=2000, mem_per_input_mb=1.5, runtime=20, runtime_per_gb=120),
     "versions": dict(mem_mb=500, runtime=5),
     "methods": dict(mem_mb=500, runtime=5),
+    # hashes the map's inputs (the expression matrix: ~30 MB) and writes a JSON
+    "provenance": dict(mem_mb=500, runtime=2),
 }
 
 

@@ -1,0 +1,150 @@
+"""What made a results folder: choices, settings, input checksums, versions.
+
+A map's results folder (``results/{atlas}/{map}/``) ends with
+``provenance.json``, written after every other output of the map. It records
+the choices a user compares between runs (the null method first), every other
+setting and seed, the SHA-256 of each input file (the map, the expression
+matrix, the gene-set files), the package versions and a digest of the
+library code. Before any job, the workflow compares the recorded choices with
+the current ones and refuses to overwrite results made with other choices
+(:func:`itx.preflight.changed_choices`).
+
+The record holds no timestamps and no absolute paths, so that the same inputs
+give the same bytes on a laptop and on a cluster.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .tables import write_text
+
+RECORD_FORMAT = "itx-provenance-1"
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_modules(script, package_dir) -> list[Path]:
+    """The library modules a rule script uses, transitively.
+
+    Parameters
+    ----------
+    script : path-like
+        A rule script (``scripts/rule_*.py``).
+    package_dir : path-like
+        The library package folder (``scripts/itx``).
+
+    Returns
+    -------
+    list of Path
+        Sorted paths of the ``itx`` modules `script` imports, directly or
+        through other ``itx`` modules.
+
+    Notes
+    -----
+    Snakemake reruns a job when its rule script changes, but it does not see
+    the modules the script imports; a digest of these (:func:`library_digest`)
+    as a rule parameter makes a library fix rerun exactly the rules it affects.
+    """
+    package_dir = Path(package_dir)
+    package = package_dir.name
+    seen: set[Path] = set()
+    todo = [Path(script)]
+    while todo:
+        path = todo.pop()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        in_package = path.parent == package_dir
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level and in_package:  # from .x import y / from . import x
+                    base = node.module.split(".")[0] if node.module else None
+                    names = [base] if base else [a.name for a in node.names]
+                elif node.module == package:  # from itx import x
+                    names = [a.name for a in node.names]
+                elif node.module and node.module.startswith(package + "."):
+                    names = [node.module.split(".")[1]]
+            elif isinstance(node, ast.Import):
+                names = [a.name.split(".")[1] for a in node.names
+                         if a.name.startswith(package + ".")]
+            for name in names:
+                module = package_dir / f"{name}.py"
+                if module.exists() and module not in seen:
+                    seen.add(module)
+                    todo.append(module)
+    init = package_dir / "__init__.py"
+    if seen and init.exists():
+        seen.add(init)
+    return sorted(seen)
+
+
+def library_digest(script, package_dir) -> str:
+    """SHA-256 over the source of the library modules a rule script uses."""
+    h = hashlib.sha256()
+    for module in library_modules(script, package_dir):
+        h.update(module.name.encode())
+        h.update(b"\0")
+        h.update(module.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def package_versions(table) -> dict:
+    """``{package: version}`` from the workflow's ``versions.tsv``."""
+    versions = {}
+    for line in Path(table).read_text(encoding="utf-8").splitlines()[1:]:
+        if "\t" in line:
+            name, version = line.split("\t", 1)
+            versions[name] = version
+    return versions
+
+
+def map_record(*, choices: Mapping, settings: Mapping, inputs: Mapping[str, Iterable],
+               versions: Mapping, library: str) -> dict:
+    """The provenance record of one map's results folder.
+
+    Parameters
+    ----------
+    choices : mapping
+        The choices compared between runs (null method, scope, ...).
+    settings : mapping
+        Every other setting of the map's stages (null counts, seeds, ...).
+    inputs : mapping of str to iterable of path
+        Role -> input files; each is recorded with its SHA-256 and size.
+    versions : mapping
+        Package versions.
+    library : str
+        Digest of the library code.
+    """
+    files = {}
+    for role, paths in inputs.items():
+        files[role] = [{"file": Path(p).name, "sha256": file_sha256(p),
+                        "bytes": Path(p).stat().st_size} for p in paths]
+    return {"format": RECORD_FORMAT, "choices": dict(choices), "settings": dict(settings),
+            "inputs": files, "versions": dict(versions), "library": library}
+
+
+def write_record(record: Mapping, path) -> Path:
+    """Write a record as sorted, indented JSON (atomically)."""
+    return write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n", path)
+
+
+def read_choices(path):
+    """The recorded choices of a results folder, or None without a readable record."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        return None
+    return record.get("choices")

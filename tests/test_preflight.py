@@ -1,0 +1,226 @@
+"""itx.preflight and itx.provenance: the checks before any job, and what made a result."""
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from itx import preflight, provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+# --- the config file ---------------------------------------------------------------
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text("maps: config/maps.tsv\nnulls:\n  method: vasa\n   n_perm: 3\n")
+    with pytest.raises(preflight.PreflightError, match=r"config.yaml, line 4, column \d+: YAML"):
+        preflight.load_config_file(f)
+
+
+def test_yaml_tab_indent_is_explained(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text("nulls:\n\tmethod: vasa\n")
+    with pytest.raises(preflight.PreflightError, match="line 2.*tabs are not allowed"):
+        preflight.load_config_file(f)
+
+
+@pytest.mark.parametrize("text, match", [("", "empty"), ("- a\n- b\n", "must be a mapping"),
+                                         ("just text\n", "must be a mapping")])
+def test_config_must_be_a_mapping(tmp_path, text, match):
+    f = tmp_path / "config.yaml"
+    f.write_text(text)
+    with pytest.raises(preflight.PreflightError, match=match):
+        preflight.load_config_file(f)
+
+
+def test_valid_config_loads(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text((ROOT / "config" / "config.yaml").read_text())
+    assert preflight.load_config_file(f)["maps"] == "config/maps.tsv"
+
+
+def test_shipped_config_has_no_schema_problem():
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert preflight.schema_problems(cfg, SCHEMA) == []
+
+
+@pytest.mark.parametrize("cfg, match", [
+    ({"nulls": {"method": "vassa"}},
+     r"nulls\.method: 'vassa' is not allowed; choose one of .*vasa.*did you mean 'vasa'"),
+    ({"nulls": {"nperm": 10}}, r"nulls: unknown key\(s\) 'nperm' \(did you mean 'n_perm'\?\)"),
+    ({"nulls": {"n_perm": "many"}}, r"nulls\.n_perm: 'many' is a str, expected integer"),
+    ({"atlases": {"dk": {"builtin": "desikan_killiany", "table": "x.tsv"}}},
+     r"atlases\.dk: give either `builtin:`"),
+    ({"genesets": {"x": {"builtin": "seidlitz"}}}, r"genesets\.x\.builtin: 'seidlitz' is not"),
+    ({"scope": "left"}, r"scope: 'left' is not allowed"),
+    ({"mapz": "x"}, r"\(top level\): unknown key\(s\) 'mapz' \(did you mean 'maps'\?\)"),
+])
+def test_schema_problems_are_one_short_line(cfg, match):
+    problems = preflight.schema_problems(cfg, SCHEMA, source="study.yaml")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("study.yaml: ")
+    assert len(problems[0]) < 400, problems[0]
+    assert re.search(match, problems[0]), problems[0]
+
+
+def test_every_schema_problem_is_reported_at_once():
+    problems = preflight.schema_problems({"nulls": {"method": "x", "n_perm": -1}, "scope": "y"},
+                                         SCHEMA)
+    assert len(problems) == 3
+
+
+# --- the maps sheet ------------------------------------------------------------------
+
+def sheet(rows, columns=("map", "path", "format", "column", "atlas", "sign")):
+    return pd.DataFrame(rows, columns=list(columns)).fillna("")
+
+
+def test_a_good_sheet_passes_and_gets_defaults():
+    s, problems = preflight.check_sheet(sheet([["mdd", "m.csv", "table", "d_icv", "dk", ""]]),
+                                        "maps.tsv", ["dk"])
+    assert problems == []
+    assert s.loc[0, "sign"] == "1" and s.loc[0, "null_method"] == ""
+
+
+@pytest.mark.parametrize("row, match", [
+    (["..", "m.csv", "table", "", "dk", "1"], "may not start with '.'"),
+    (["a/b", "m.csv", "table", "", "dk", "1"], "only letters, digits"),
+    (["", "m.csv", "table", "", "dk", "1"], "empty `map` name"),
+    (["m", "m.csv", "table", "", "dk2", "1"], "atlas 'dk2' is not configured.*did you mean 'dk'"),
+    (["m", "m.csv", "csv", "", "dk", "1"], "format 'csv' is not one of"),
+    (["m", "m.csv", "table", "", "dk", "2"], "sign '2' must be 1 or -1"),
+    (["m", "l.gii", "gifti", "", "dk", "1"], "needs two files"),
+    (["m", "a.nii,b.nii", "nifti", "", "dk", "1"], "one file, got 2"),
+    (["m", "", "table", "", "dk", "1"], "empty `path`"),
+    (["m", "m.nii", "nifti", "d_icv", "dk", "1"], "`column` applies to region tables only"),
+])
+def test_bad_sheet_rows_name_the_row_and_fix(row, match):
+    _, problems = preflight.check_sheet(sheet([row]), "maps.tsv", ["dk"])
+    assert len(problems) == 1 and re.search(match, problems[0]), problems
+    assert problems[0].startswith("maps sheet maps.tsv")
+
+
+def test_duplicate_names_and_unknown_columns_and_null_method():
+    s = sheet([["a", "x", "table", "", "", "1", "vassa"], ["a", "y", "table", "", "", "1", ""]],
+              columns=("map", "path", "format", "column", "atlas", "sign", "null_method"))
+    s["nul_method"] = ""
+    _, problems = preflight.check_sheet(s, "maps.tsv", ["dk"], null_methods=("auto", "vasa"))
+    text = "\n".join(problems)
+    assert "appear more than once" in text
+    assert "unknown column 'nul_method' (did you mean 'null_method'?)" in text
+    assert "null_method 'vassa' is not one of" in text
+
+
+def test_missing_columns_and_comma_separated_sheets():
+    _, problems = preflight.check_sheet(sheet([["a", "x"]], columns=("map", "path")), "m.tsv",
+                                        ["dk"])
+    assert "missing column(s) ['format']" in problems[0]
+    _, problems = preflight.check_sheet(pd.DataFrame(columns=["map,path,format"]), "m.tsv", ["dk"])
+    assert "must be tab-separated" in problems[0]
+
+
+def test_read_sheet_errors(tmp_path):
+    with pytest.raises(preflight.PreflightError, match="does not exist"):
+        preflight.read_sheet(tmp_path / "nope.tsv")
+    (tmp_path / "empty.tsv").write_text("")
+    with pytest.raises(preflight.PreflightError, match="the file is empty"):
+        preflight.read_sheet(tmp_path / "empty.tsv")
+    with pytest.raises(preflight.PreflightError, match="is a folder"):
+        preflight.read_sheet(tmp_path)
+    (tmp_path / "bom.tsv").write_text("\ufeffmap\tpath\tformat\nm\tx.csv\ttable\n")
+    assert list(preflight.read_sheet(tmp_path / "bom.tsv").columns) == ["map", "path", "format"]
+
+
+def test_missing_files(tmp_path):
+    (tmp_path / "here.csv").write_text("x")
+    (tmp_path / "dir").mkdir()
+    entries = [("genesets.a", str(tmp_path / "here.csv")), ("genesets.b", str(tmp_path / "nope")),
+               ("genesets.c", str(tmp_path / "dir")), ("x.source", str(tmp_path / "dir"), "any"),
+               ("demo", "resources/demo/demo_map.tsv")]
+    problems = preflight.missing_files(entries, producible=["resources/demo/demo_map.tsv"])
+    assert len(problems) == 2
+    assert problems[0].startswith("genesets.b:") and "does not exist" in problems[0]
+    assert problems[1].startswith("genesets.c:") and "is a folder" in problems[1]
+
+
+def test_changed_choices_lists_nested_differences():
+    old = {"null_method": "alexander_bloch", "expression": {"tolerance": 2, "missing": None}}
+    new = {"null_method": "vasa", "expression": {"tolerance": 2, "missing": "centroids"}}
+    assert preflight.changed_choices(old, new) == [
+        "expression.missing: None -> 'centroids'",
+        "null_method: 'alexander_bloch' -> 'vasa'"]
+    assert preflight.changed_choices(old, old) == []
+
+
+# --- provenance --------------------------------------------------------------------
+
+def test_library_modules_follow_imports_transitively(tmp_path):
+    pkg = tmp_path / "itx"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import f\nimport numpy\n")
+    (pkg / "b.py").write_text("from . import c\n")
+    (pkg / "c.py").write_text("x = 1\n")
+    (pkg / "unused.py").write_text("x = 2\n")
+    script = tmp_path / "rule_x.py"
+    script.write_text("from itx import a\nimport itx.tables\n")
+    names = [p.name for p in provenance.library_modules(script, pkg)]
+    assert names == ["__init__.py", "a.py", "b.py", "c.py"]
+    before = provenance.library_digest(script, pkg)
+    (pkg / "unused.py").write_text("x = 3\n")
+    assert provenance.library_digest(script, pkg) == before
+    (pkg / "c.py").write_text("x = 4\n")
+    assert provenance.library_digest(script, pkg) != before
+
+
+def test_real_rule_scripts_reach_their_modules():
+    scripts = ROOT / "scripts"
+    mods = {p.name for p in provenance.library_modules(scripts / "rule_association.py",
+                                                        scripts / "itx")}
+    assert {"analysis.py", "nullmaps.py", "tables.py"} <= mods
+    assert "demo.py" not in mods and "dense.py" not in mods
+
+
+def test_record_round_trip(tmp_path):
+    f = tmp_path / "map.tsv"
+    f.write_bytes(b"region\tvalue\nL_a\t1\n")
+    v = tmp_path / "versions.tsv"
+    v.write_text("package\tversion\nnumpy\t2.4.6\n")
+    rec = provenance.map_record(choices={"null_method": "vasa"}, settings={"n_perm": 10},
+                                inputs={"map": [f]}, versions=provenance.package_versions(v),
+                                library="abc")
+    out = provenance.write_record(rec, tmp_path / "provenance.json")
+    data = json.loads(out.read_text())
+    import hashlib
+    assert data["inputs"]["map"][0] == {"file": "map.tsv", "bytes": f.stat().st_size,
+                                        "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    assert data["versions"] == {"numpy": "2.4.6"}
+    assert str(tmp_path) not in out.read_text()  # no absolute paths: same bytes anywhere
+    assert provenance.read_choices(out) == {"null_method": "vasa"}
+    (tmp_path / "junk.json").write_text("{not json")
+    assert provenance.read_choices(tmp_path / "junk.json") is None
+
+
+def test_every_rule_script_is_rerun_by_its_library():
+    """Each rule with a script passes the digest of that script's library modules
+    (a library fix reruns the rules it affects); downloads are exempt, their
+    outputs being checksum-verified."""
+    exempt = {"fetch_donor", "fetch_rnaseq", "fetch_atlas", "fetch_genesets"}
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    blocks = re.split(r"\n\s*rule (\w+):", text)[1:]
+    seen = 0
+    for name, body in zip(blocks[::2], blocks[1::2]):
+        script = re.search(r'script:\s*"\.\./\.\./scripts/(rule_\w+\.py)"', body)
+        if not script:
+            continue
+        if name in exempt:
+            assert "library=" not in body, name
+            continue
+        seen += 1
+        assert f'library=library("{script.group(1)}")' in body, name
+    assert seen >= 28
