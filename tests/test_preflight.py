@@ -224,3 +224,48 @@ def test_every_rule_script_is_rerun_by_its_library():
         seen += 1
         assert f'library=library("{script.group(1)}")' in body, name
     assert seen >= 28
+
+
+def _valid(**changes):
+    import copy
+    from jsonschema import Draft202012Validator, validators
+
+    cfg = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    cfg.update(changes)
+
+    # fill the schema's defaults, as Snakemake's validate does
+    def set_defaults(validator, properties, instance, schema):
+        for k, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub:
+                instance.setdefault(k, copy.deepcopy(sub["default"]))
+        yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance,
+                                                                 schema)
+
+    filling = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    filling(SCHEMA).validate(cfg)
+    return cfg
+
+
+def test_shipped_config_has_no_cross_key_problem():
+    assert preflight.config_problems(_valid()) == []
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"expression": {"source": "precomputed", "precomputed": {"other": "x.csv"}}},
+     r"names no table for atlas\(es\) \['dk'\].*|names atlas\(es\) \['other'\]"),
+    ({"expression": {"probe_selection": "rnaseq"}}, r"ahba.rnaseq is false"),
+    ({"expression": {"probe_selection": "rnaseq"},
+      "ahba": {"rnaseq": True, "donors": ["12876"], "source": "demo"}}, r"need donor 9861"),
+    ({"atlases": {"dense": {"builtin": "desikan_killiany"}}}, r"atlases.dense: the name"),
+    ({"genesets": {"a": "a.gmt", "a_sets": "b.gmt"}}, r"genesets.a_sets: .*rename one"),
+])
+def test_cross_key_problems(changes, match):
+    problems = preflight.config_problems(_valid(**changes))
+    assert problems and all(re.search(match, p) for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["nulls", "celltypes", "expression.tsv"])
+def test_reserved_map_names(name):
+    _, problems = preflight.check_sheet(sheet([[name, "m.csv", "table", "", "dk", "1"]]),
+                                        "maps.tsv", ["dk"])
+    assert len(problems) == 1 and "taken by the workflow" in problems[0]

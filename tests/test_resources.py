@@ -75,8 +75,8 @@ def test_defaults_are_small_per_map_and_overridable(tmp_path):
 
 
 @pytest.mark.parametrize("yaml_text, expect", [
-    ("resources:\n  expresion: {mem_mb: 10}\n", "'expresion' is not one of"),
-    ("resources:\n  expression: {memory: 10}\n", "'memory' was unexpected"),
+    ("resources:\n  expresion: {mem_mb: 10}\n", "resources: 'expresion' is not allowed"),
+    ("resources:\n  expression: {memory: 10}\n", "resources.expression: unknown key(s) 'memory'"),
     ("resources:\n  expression: {runtime: 0}\n", "0 is less than the minimum of 1"),
 ])
 def test_bad_resources_config_fails(tmp_path, yaml_text, expect):

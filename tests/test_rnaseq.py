@@ -567,7 +567,7 @@ def test_dry_run_switch_off_plans_no_rnaseq(tmp_path):
           donors=('["9861", "10021", "12876", "14380", "15496", "15697"]', '["12876"]')),
      "need donor 9861 or 10021"),
     # not a boolean
-    (dict(rnaseq=("false", "maybe")), "'maybe' is not of type 'boolean'"),
+    (dict(rnaseq=("false", "maybe")), "ahba.rnaseq: 'maybe' is a str, expected boolean"),
 ])
 def test_dry_run_rejects_rnaseq_misconfiguration(tmp_path, replace, expect):
     res = dry_run(repo_config(**replace), tmp_path)

@@ -170,6 +170,65 @@ def _describe(err, schema, best_match) -> str:
     return f"{key}: {err.message if len(err.message) < 300 else err.message[:297] + '...'}"
 
 
+#: AHBA donors with RNA-seq (abagen's probe_selection "rnaseq")
+RNASEQ_DONORS = ("9861", "10021")
+#: names under results/ and results/{atlas}/ that belong to the workflow: a map or
+#: an atlas of that name would write into (or over) them
+RESERVED_ATLAS_NAMES = ("dense",)
+RESERVED_MAP_NAMES = ("nulls", "celltypes", "donors", "figures", "expression.tsv", "probes.tsv",
+                      "samples.tsv", "sample_counts.tsv", "stability.tsv", "methods.txt",
+                      "methods.html", "compare_maps.tsv")
+#: suffixes of a collection's side tables (enrichment_{geneset}_sets.tsv, ...)
+GENESET_SUFFIXES = ("_sets", "_nulls", "_brain")
+
+
+def config_problems(config: Mapping) -> list[str]:
+    """Problems between keys of a schema-valid config (defaults filled in).
+
+    The schema checks each key alone; these need several at once.
+    """
+    problems = []
+    atlases = list(config["atlases"])
+    exp, ahba = config["expression"], config["ahba"]
+    if exp["source"] == "precomputed":
+        lacking = [a for a in atlases if a not in exp["precomputed"]]
+        if lacking:
+            problems.append(
+                f"expression.source is 'precomputed' but expression.precomputed names no table "
+                f"for atlas(es) {lacking}; add e.g. `precomputed: {{{lacking[0]}: "
+                "path/to/table.csv}` or set expression.source to 'ahba'")
+        unknown = [a for a in exp["precomputed"] if a not in atlases]
+        if unknown:
+            problems.append(f"expression.precomputed names atlas(es) {unknown} that are not in "
+                            f"`atlases:` ({', '.join(atlases)}); fix the name or add the atlas")
+    else:
+        use_rnaseq = exp["probe_selection"] == "rnaseq"
+        if use_rnaseq and not ahba.get("rnaseq", False):
+            problems.append(
+                "expression.probe_selection is 'rnaseq' but ahba.rnaseq is false: set "
+                "ahba.rnaseq: true (fetches the RNA-seq of donors 9861 and 10021) or choose "
+                "another expression.probe_selection")
+        donors = [str(d) for d in ahba["donors"]]
+        if (use_rnaseq or ahba.get("rnaseq", False)) and not set(donors) & set(RNASEQ_DONORS):
+            problems.append(
+                f"ahba.rnaseq / expression.probe_selection 'rnaseq' need donor 9861 or 10021 (the "
+                f"only AHBA donors with RNA-seq), but ahba.donors is {donors}: add them to "
+                "ahba.donors, or set ahba.rnaseq: false and choose another "
+                "expression.probe_selection")
+    for a in atlases:
+        if a in RESERVED_ATLAS_NAMES:
+            problems.append(f"atlases.{a}: the name {a!r} is taken by results/{a}/ (dense maps); "
+                            "rename the atlas")
+    names = list(config["genesets"])
+    for g in names:
+        for suffix in GENESET_SUFFIXES:
+            if g.endswith(suffix) and g[: -len(suffix)] in names:
+                problems.append(f"genesets.{g}: with a collection named {g[:-len(suffix)]!r}, "
+                                f"the name {g!r} would share its output files "
+                                f"(enrichment_{g}.tsv); rename one of them")
+    return problems
+
+
 # --- the maps sheet -------------------------------------------------------------
 
 def read_sheet(path) -> pd.DataFrame:
@@ -265,6 +324,9 @@ def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
             problems.append(f"{where}: the name may contain only letters, digits and _.-, and "
                             "may not start with '.' (it becomes a folder under results/); "
                             "rename the map")
+        elif row["map"] in RESERVED_MAP_NAMES:
+            problems.append(f"{where}: the name is taken by the workflow's own "
+                            f"results/<atlas>/{row['map']}; rename the map")
         if row["format"] not in MAP_FORMATS:
             problems.append(f"{where}: format {row['format']!r} is not one of "
                             f"{', '.join(MAP_FORMATS)}")

@@ -10,19 +10,22 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# this file's workflow/ folder; not workflow.basedir, which is the deploying
+# study's workflow/ folder when the workflow is used as a module (snakedeploy)
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
 # the workflow's own library (itx) decides things like the null family of a map,
 # so the DAG and the jobs cannot disagree
-sys.path.insert(0, str(Path(workflow.basedir).parent / "scripts"))
+sys.path.insert(0, str(WORKFLOW_DIR.parent / "scripts"))
 
 from itx import preflight, provenance
 from itx.nullmaps import CORTEX_METHODS
 
-SCHEMA_DIR = Path(workflow.basedir) / "schemas"
-SCRIPTS_DIR = Path(workflow.basedir).parent / "scripts"
+SCHEMA_DIR = WORKFLOW_DIR / "schemas"
+SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 
 
 def library(script):
-    """Digest of the library modules a rule script imports, as a rule param:
+    """Digest of the library modules a rule script imports (a param of each rule).
     Snakemake reruns a job when its script changes but does not see the
     modules it imports, so a library fix reruns exactly the rules it touches.
     (The download rules are left out: their outputs are checksum-verified.)"""
@@ -47,6 +50,10 @@ except preflight.PreflightError as err:
     _stop(err)
 # fills in the schema's defaults
 validate(config, schema="../schemas/config.schema.yaml")
+try:
+    preflight.raise_if(preflight.config_problems(config), "the config is not valid")
+except preflight.PreflightError as err:
+    _stop(err)
 
 ATLASES = list(config["atlases"])
 try:
@@ -65,13 +72,6 @@ if MAPS.empty:
                    "cell-type stages will run; add one row per map (README, 'Maps sheet')")
 
 PRECOMPUTED = config["expression"]["source"] == "precomputed"
-if PRECOMPUTED:
-    _lacking = [a for a in ATLASES if a not in config["expression"]["precomputed"]]
-    if _lacking:
-        _stop(preflight.PreflightError([
-            f"expression.source is 'precomputed' but expression.precomputed names no table for "
-            f"atlas(es) {_lacking}; add e.g. `precomputed: {{{_lacking[0]}: path/to/table.csv}}` "
-            "or set expression.source to 'ahba'"], "the config is not valid"))
 GENESETS = list(config["genesets"])
 DONORS = [str(d) for d in config["ahba"]["donors"]]
 AHBA_FILES = ["MicroarrayExpression.csv", "PACall.csv", "Probes.csv", "SampleAnnot.csv", "Ontology.csv"]
@@ -128,20 +128,8 @@ def all_donor_files(wildcards=None):
 # RNA-seq (ahba.rnaseq; abagen's probe_selection "rnaseq"): only donors 9861 and
 # 10021 were sequenced; abagen reads <AHBA_DIR>/rnaseq/rnaseq_donor{id}/
 RNASEQ_FILES = ["Genes.csv", "Ontology.csv", "RNAseqCounts.csv", "RNAseqTPM.csv", "SampleAnnot.csv"]
-RNASEQ_DONORS = [d for d in DONORS if d in ("9861", "10021")]
+RNASEQ_DONORS = [d for d in DONORS if d in preflight.RNASEQ_DONORS]
 USE_RNASEQ = config["expression"]["probe_selection"] == "rnaseq"
-if USE_RNASEQ and not config["ahba"].get("rnaseq", False):
-    raise ValueError(
-        "expression.probe_selection is 'rnaseq' but ahba.rnaseq is false: set ahba.rnaseq: "
-        "true (fetches the RNA-seq of donors 9861 and 10021) or choose another "
-        "expression.probe_selection"
-    )
-if (USE_RNASEQ or config["ahba"].get("rnaseq", False)) and not RNASEQ_DONORS:
-    raise ValueError(
-        f"ahba.rnaseq / expression.probe_selection 'rnaseq' need donor 9861 or 10021 (the only "
-        f"AHBA donors with RNA-seq), but ahba.donors is {DONORS}: add them to ahba.donors, "
-        "or set ahba.rnaseq: false and choose another expression.probe_selection"
-    )
 
 
 def rnaseq_files(donor):
@@ -404,3 +392,45 @@ def celltype_outputs(atlas):
                  f"results/{atlas}/celltypes/figures/{g}.png",
                  f"results/{atlas}/celltypes/figures/{g}_brain.png"]
     return outs
+
+
+# --- provenance (rules/provenance.smk, rules/preflight.smk) ----------------------
+from types import SimpleNamespace
+
+
+def map_choices(atlas, m):
+    """Choices users compare between runs: a change stops the run instead of
+    overwriting results made with the old value (unless replace_results)."""
+    wc = SimpleNamespace(atlas=atlas, map=m)
+    exp = config["expression"]
+    if PRECOMPUTED:
+        expression = {"source": "precomputed", "table": exp["precomputed"].get(atlas)}
+    else:
+        expression = {"source": "ahba", "ahba": config["ahba"]["source"], "donors": DONORS}
+        expression.update({k: v for k, v in exp.items() if k not in ("source", "precomputed")})
+    return {
+        "null_method": map_null_method(wc),
+        "subcortex_method": config["nulls"]["subcortex_method"],
+        "scope": config["scope"],
+        "association_method": config["association"]["method"],
+        "atlas": config["atlases"][atlas],
+        "expression": expression,
+        "genesets": config["genesets"],
+        "enrichment_ranking": config["enrichment"]["ranking"],
+    }
+
+
+def map_settings(atlas, m):
+    """Every other setting of the map's stages (recorded, not compared)."""
+    row = MAPS.loc[m]
+    return {
+        "map": {k: row[k] for k in ("path", "format", "column", "sign", "description")},
+        "nulls": {"n_perm": config["nulls"]["n_perm"], "seed": config["nulls"]["seed"]},
+        "pls": config["pls"],
+        "enrichment": config["enrichment"],
+        "celltypes": config["celltypes"],
+    }
+
+
+def geneset_files():
+    return [geneset_path(SimpleNamespace(geneset=g)) for g in GENESETS]
