@@ -119,8 +119,16 @@ def runs(cluster, tmp_path_factory):
     """Local run, SLURM run and a failing SLURM run, side by side (SLURM runs mostly wait)."""
     tmp = tmp_path_factory.mktemp("slurm")
     local, slurm, broken = _copy(tmp, "local"), _copy(tmp, "slurm"), _copy(tmp, "broken")
-    # a map that is not a NIfTI: its parcellate job (group per_map) must fail on SLURM
-    (broken / "bad_map.nii.gz").write_bytes(b"this is not a nifti file\n")
+    # a valid NIfTI with values in 27 voxels only: the checks before any job pass
+    # (they need no atlas), its parcellate job (group per_map) must fail on SLURM
+    # (only 2 DK regions get a value)
+    import nibabel as nib
+    import numpy as np
+
+    data = np.full((91, 109, 91), np.nan, np.float32)
+    data[64:67, 52:55, 60:63] = np.arange(27).reshape(3, 3, 3) + 1
+    affine = np.array([[-2.0, 0, 0, 90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(data, affine), broken / "bad_map.nii.gz")
     (broken / "bad_maps.tsv").write_text("map\tpath\tformat\nbad\tbad_map.nii.gz\tnifti\n")
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 5))
     t0 = time.monotonic()
@@ -213,7 +221,8 @@ def test_failing_job_is_reported_failed(runs):
     # Snakemake names the failed group job, its SLURM log, and (show-failed-logs) the error
     assert "Error in group per_map" in out, out[-6000:]
     assert f"slurm_logs/group_per_map_parcellate/{jobs[0]['id']}.log" in out, out[-6000:]
-    assert "ImageFileError" in out and "Exiting because a job execution failed" in out
+    assert "only 2 of 83 regions have a value" in out
+    assert "Exiting because a job execution failed" in out
 
 
 def test_slurm_runs_take_minutes_not_more(runs):
