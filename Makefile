@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # the Pythons the pinned stack supports (requirements.txt; .ci/run tests each)
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: demo test test-fast setup check-python lint clean
+.PHONY: demo test test-fast setup check-python lint clean study
 
 PY := $(shell scripts/find_python.sh $(PYTHON) 2>/dev/null)
 PYVER := $(if $(PY),$(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
@@ -46,6 +46,22 @@ test: setup
 # the unit tests without the slow end-to-end checks (minutes instead of ~20)
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# A study folder for your own data (README, "Your own study"):
+#   make study NAME=mdd                          -> studies/mdd
+#   make study NAME=mdd DIR=/data/projects/mdd   -> that folder instead
+#   make study NAME=mdd_vasa FROM=studies/mdd    -> copy another study's config and sheet
+#   make study NAME=mdd MODULE=1                 -> plus workflow/Snakefile using this
+#                                                   workflow as a Snakemake module
+# Needs only Python's standard library, so no .venv yet. The four variables are
+# read from the command line only (some systems export NAME, e.g. WSL).
+cli = $(if $(filter command line,$(origin $(1))),$($(1)))
+STUDY_DIR = $(or $(call cli,DIR),$(if $(call cli,NAME),studies/$(call cli,NAME)))
+study:
+	@if [ -z "$(STUDY_DIR)" ]; then \
+	  echo "Usage: make study NAME=<name> [DIR=<folder>] [FROM=<study folder>] [MODULE=1]" >&2; exit 1; fi
+	@$(or $(PY),python3) scripts/new_study.py "$(STUDY_DIR)" \
+	  $(if $(call cli,FROM),--from "$(call cli,FROM)") $(if $(filter-out 0,$(call cli,MODULE)),--module)
 
 lint: setup
 	$(BIN)/snakemake --lint

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 from itx import cache, demo, expression, fetch
@@ -615,7 +616,12 @@ def test_rules_fetch_rnaseq_and_select_probes_run_on_the_demo(tmp_path):
     text = repo_config(rnaseq=("false", "true"), probe_selection=("diff_stability", "rnaseq"),
                        samples_per_donor=("100", "20"))
     (work / "config" / "config.yaml").write_text(text)
-    target = "resources/ahba/demo/selection/selection.json"
+    cfg = yaml.safe_load(text)
+    key = expression.selection_key(
+        {k: cfg["expression"][k] for k in ("ibf_threshold", "probe_selection", "donor_probes",
+                                           "lr_mirror", "corrected_mni", "reannotated",
+                                           "sample_norm")}, cfg["ahba"]["donors"])
+    target = f"resources/ahba/demo/selection/{key}/selection.json"
     res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", target],
                          cwd=work, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
@@ -629,6 +635,6 @@ def test_rules_fetch_rnaseq_and_select_probes_run_on_the_demo(tmp_path):
             assert (folder / name).read_bytes() == (ref / name).read_bytes()
     assert not (data / "rnaseq" / "rnaseq_donor12876").exists()
     assert not [p for p in all_files(data / "rnaseq") if Path(p).name.startswith(".")]
-    selection = expression.read_selection(data / "selection")
+    selection = expression.read_selection(data / "selection" / key)
     assert selection.options["probe_selection"] == "rnaseq"
     assert len(selection.microarray) == 6

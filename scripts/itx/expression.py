@@ -348,6 +348,29 @@ def _donor_ids(donors):
     return [str(d) for d in datasets.check_donors(donors)]
 
 
+def selection_key(options, donors) -> str:
+    """Folder name of a probe selection: a digest of its options and donors.
+
+    The selection lives in the AHBA folder that several studies may share
+    (``resources_dir``); each study's Snakemake records its own parameters, so
+    one study changing an option would otherwise overwrite, or be handed, the
+    selection another study made with other options.
+
+    Parameters
+    ----------
+    options : mapping
+        The selection options (``ibf_threshold``, ``probe_selection``, ...).
+    donors : sequence of str
+        Donor ids, in the order given.
+    """
+    import hashlib
+    import json
+
+    text = json.dumps({"options": {k: options[k] for k in sorted(options)},
+                       "donors": [str(d) for d in donors]}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def select_probes(data_dir=None, donors="all", *, cache_dir=None, rnaseq_dir=None, **options):
     """Filter probes and pick one probe per gene: the atlas-independent stage.
 

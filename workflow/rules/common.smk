@@ -167,9 +167,17 @@ SELECTION_OPTIONS = ["ibf_threshold", "probe_selection", "donor_probes", "lr_mir
                      "corrected_mni", "reannotated", "sample_norm"]
 
 
+# one folder per combination of options and donors: studies sharing resources_dir
+# never overwrite each other's selection (itx.expression.selection_key)
+from itx.expression import selection_key
+
+SELECTION_DIR = f"{AHBA_DIR}/selection/" + selection_key(
+    {k: config["expression"][k] for k in SELECTION_OPTIONS}, DONORS)
+
+
 def selection_files(wildcards=None):
-    return [f"{AHBA_DIR}/selection/expression_{d}.npy" for d in DONORS] + [
-        f"{AHBA_DIR}/selection/tables.pkl", f"{AHBA_DIR}/selection/selection.json"]
+    return [f"{SELECTION_DIR}/expression_{d}.npy" for d in DONORS] + [
+        f"{SELECTION_DIR}/tables.pkl", f"{SELECTION_DIR}/selection.json"]
 
 
 # --- nulls: which family each map gets (itx.nullmaps) -------------------------
