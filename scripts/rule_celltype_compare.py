@@ -8,7 +8,8 @@ aliases = (read_tsv(snakemake.input.aliases[0], dtype=str, keep_default_na=False
            if snakemake.input.get("aliases") else None)
 null = nullmaps.load_null_maps(snakemake.input.nulls)
 expression = read_tsv(snakemake.input.expression)
-aligned = analysis.align(expression, read_tsv(snakemake.input.map), null.values, null.regions)
+aligned = analysis.align(expression, read_tsv(snakemake.input.map), null.values, null.regions,
+                         name=snakemake.wildcards.map)
 # cell-type maps z-scored over exactly the regions of this map's test
 used = expression.set_index("region").loc[aligned.regions]
 maps = celltypes.celltype_maps(used, genesets.read_gene_sets(snakemake.input.genesets), p.min_genes,

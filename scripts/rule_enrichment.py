@@ -9,7 +9,7 @@ aliases = (read_tsv(snakemake.input.aliases[0], dtype=str, keep_default_na=False
            if snakemake.input.get("aliases") else None)
 null = nullmaps.load_null_maps(snakemake.input.nulls)
 aligned = analysis.align(read_tsv(snakemake.input.expression), read_tsv(snakemake.input.map),
-                         null.values, null.regions)
+                         null.values, null.regions, name=snakemake.wildcards.map)
 ranking = None
 if snakemake.input.get("ranking"):
     # bootstrapped PLS1 Z of each gene (rule pls), in the gene order of the matrix

@@ -45,5 +45,6 @@ if p.method == "vertex_spin":
                                          cortex["id"].tolist(), rotations)
 null = nullmaps.null_maps(values, scope, p.method, p.n_perm, p.seed,
                           subcortex_method=p.subcortex_method, index=index, dist=dist,
-                          vertex_nulls=vertex_nulls, weights=weights)
+                          vertex_nulls=vertex_nulls, weights=weights,
+                          name=snakemake.wildcards.map)
 nullmaps.save_null_maps(snakemake.output[0], null, regions, p.method, p.seed)

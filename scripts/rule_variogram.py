@@ -14,13 +14,13 @@ with np.load(inp.distance, allow_pickle=False) as z:
 values = read_tsv(inp.map).set_index("region")["value"].astype(float).reindex(null.regions)
 values = values.to_numpy()
 rows = np.isfinite(values)
-# a null map with a gap over the map's regions (a parcel spun into the medial wall)
-# would drop that region from every variogram: leave such null maps out instead
-cols = np.isfinite(null.values[rows]).all(axis=0)
+# a null map with gaps over the map's regions (a region without a value spun onto
+# one with a value, a parcel spun into the medial wall) is measured over the pairs it
+# has; n_null counts the null maps in the band (0: band empty, with a warning)
 diag = surrogates.variogram_diagnostic(values[rows], dist[np.ix_(rows, rows)],
-                                       null.values[rows][:, cols])
+                                       null.values[rows], name=snakemake.wildcards.map)
 diag.insert(0, "method", null.method)
-diag["n_null"] = int(cols.sum())
+diag["n_null"] = int(diag.attrs["n_null"])
 write_tsv(diag, snakemake.output.table)
 surrogates.plot_variogram(diag, snakemake.output.figure,
                           title=f"{snakemake.wildcards.map}: {null.method} nulls")

@@ -11,6 +11,7 @@ same spins serve every map) and then restricted to those rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,8 @@ class Aligned:
         Regions used, rows of every array.
     excluded : pandas.DataFrame
         Scope regions not used, with the reason.
+    name : str, optional
+        The map's name, for messages.
     """
 
     expression: np.ndarray
@@ -48,9 +51,15 @@ class Aligned:
     genes: list
     regions: list
     excluded: pd.DataFrame
+    name: Optional[str] = None
+
+    @property
+    def n_perm(self) -> int:
+        """Null maps made (columns of `nulls`)."""
+        return int(self.nulls.shape[1])
 
 
-def align(expression, map_values, nulls, null_regions):
+def align(expression, map_values, nulls, null_regions, name=None):
     """Restrict expression, a map and its spin nulls to the usable regions.
 
     Parameters
@@ -65,19 +74,27 @@ def align(expression, map_values, nulls, null_regions):
         resampling indices (int; -1 = no value) applied to the map here.
     null_regions : sequence of str
         Scope regions, the rows of `nulls`.
+    name : str, optional
+        The map's name, for messages.
 
     Returns
     -------
     Aligned
+
+    Raises
+    ------
+    ValueError
+        When fewer than :data:`MIN_REGIONS` scope regions have both
+        expression and a map value.
     """
     expr = expression.set_index("region")
     values = map_values.set_index("region")["value"].astype(float)
     scope = [str(r) for r in null_regions]
-    for name, index in (("expression table", expr.index), ("map table", values.index)):
+    for what, index in (("expression table", expr.index), ("map table", values.index)):
         absent = [r for r in scope if r not in index]
         if absent:
             raise ValueError(
-                f"{name} lacks scope region(s) {absent[:5]}: the nulls were made for another "
+                f"{what} lacks scope region(s) {absent[:5]}: the nulls were made for another "
                 "atlas or scope; rerun the spins rule for this atlas"
             )
     expr = expr.loc[scope]
@@ -89,9 +106,13 @@ def align(expression, map_values, nulls, null_regions):
                        np.where(~has_expr, "no expression (no AHBA sample)", "no map value"))
     excluded = pd.DataFrame({"region": np.array(scope)[~used], "reason": reasons[~used]})
     if used.sum() < MIN_REGIONS:
+        label = f"map {name!r}" if name is not None else "the map"
         raise ValueError(
-            f"only {used.sum()} region(s) have both expression and a map value "
-            f"(at least {MIN_REGIONS} needed); excluded: {excluded.to_dict('records')[:10]}"
+            f"{label}: only {int(used.sum())} of the {len(scope)} scope regions have both "
+            f"expression and a map value, too few to test (at least {MIN_REGIONS} needed). Give "
+            "the map values in more regions, or choose a scope / atlas that the map and the "
+            "AHBA samples cover (the map's coverage.tsv says why each region is not used); "
+            f"not used: {excluded.to_dict('records')[:10]}"
         )
     nulls = np.asarray(nulls)
     if nulls.ndim != 2 or nulls.shape[0] != len(scope):
@@ -108,6 +129,7 @@ def align(expression, map_values, nulls, null_regions):
         genes=[str(g) for g in expr.columns],
         regions=list(np.array(scope)[used]),
         excluded=excluded,
+        name=None if name is None else str(name),
     )
 
 
@@ -128,6 +150,9 @@ def gene_association(aligned, method="spearman"):
         :func:`itx.association.gene_table`).
     """
     res = association.correlate_genes(aligned.expression, aligned.y, aligned.nulls, method=method)
+    association.report_null_use(res.n_valid_null, aligned.n_perm, what="genes (p_spin)",
+                                name=aligned.name, n_regions=len(aligned.regions),
+                                defined=np.isfinite(res.r))
     return association.gene_table(aligned.genes, res)
 
 
@@ -211,6 +236,11 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
         res.r, membership, res.null_set_scores, n_random=n_random, seed=seed,
         alternative=alternative,
     )
+    association.report_null_use(
+        np.isfinite(res.null_set_scores).sum(axis=0), aligned.n_perm,
+        what="gene-set enrichment (p_spatial)", name=aligned.name,
+        n_regions=len(aligned.regions),
+        defined=np.isfinite(enrichment.set_scores(res.r, membership.to_numpy(float))))
     scores = res.r if ranking is None else np.asarray(ranking, dtype=np.float64)
     if scores.shape != (len(aligned.genes),):
         raise ValueError(f"ranking has shape {scores.shape}; expected ({len(aligned.genes)},), "
@@ -267,23 +297,28 @@ def pls_analysis(aligned, *, n_components=3, n_boot=1000, seed=0):
     Returns
     -------
     PLSAnalysis
-        ``components`` (``component, explained, p_spin, n_null``): null maps
-        with a missing value (e.g. a parcel spun into the medial wall) cannot
-        be refitted over the same regions and are left out, ``n_null`` says
-        how many were used; ``genes`` (``gene, weight, sd, z, rank``, rank 1 =
-        highest Z); ``scores`` (``region, map, pls1``).
+        ``components`` (``component, explained, p_spin, n_null``): a null
+        map with missing values (a region without a map value spun onto a
+        used region, a parcel spun into the medial wall) is refitted over
+        the regions it has (:func:`itx.pls.pls_null`); null maps with fewer
+        than 4 values, or constant, are left out and ``n_null`` says how
+        many were used; with ``n_null`` 0, ``p_spin`` is NaN. ``genes``
+        (``gene, weight, sd, z, rank``, rank 1 = highest Z); ``scores``
+        (``region, map, pls1``).
     """
     from . import pls
 
     X, y = aligned.expression, aligned.y
     n_components = int(min(n_components, X.shape[0] - 1))
     fit = pls.pls_fit(X, y, n_components)
-    finite = np.isfinite(aligned.nulls).all(axis=0)
-    null = pls.pls_null(X, aligned.nulls[:, finite], n_components)
+    null = pls.pls_null(X, aligned.nulls, n_components)
     ok = np.isfinite(null)
     exceed = ((null >= fit.explained[None, :] - 1e-12) & ok).sum(axis=0)
     n_null = ok.sum(axis=0)
-    p = (1 + exceed) / (1 + n_null)
+    # no refitted null map: no null distribution, so no p
+    p = np.where(n_null > 0, (1 + exceed) / (1 + np.maximum(n_null, 1)), np.nan)
+    association.report_null_use(n_null, aligned.n_perm, what="PLS (p_spin)", name=aligned.name,
+                                n_regions=X.shape[0], min_rows=pls.MIN_PLS_REGIONS)
     components = pd.DataFrame({"component": [f"PLS{i + 1}" for i in range(n_components)],
                                "explained": fit.explained, "p_spin": p, "n_null": n_null})
     w, sd, z = pls.bootstrap_weights(X, y, n_boot=n_boot, seed=seed)
@@ -320,19 +355,30 @@ def compare_all(maps, null_maps, *, method="spearman"):
     for name, (nulls, regions) in null_maps.items():
         regions = [str(r) for r in regions]
         x = maps[name].set_index("region")["value"].astype(float).reindex(regions).to_numpy()
+        n_null, defined = [], []
         for other, table in maps.items():
             if other == name:
                 continue
             o = table.set_index("region")["value"].astype(float).reindex(regions).to_numpy()
             used = np.isfinite(x) & np.isfinite(o)
             if used.sum() < MIN_REGIONS:
-                raise ValueError(f"maps {name!r} and {other!r} share only {int(used.sum())} "
-                                 f"regions with values (at least {MIN_REGIONS} needed)")
-            res = compare_maps(x[used], o[used], np.asarray(nulls, dtype=np.float64)[used],
-                               method=method, names=[other])
+                raise ValueError(
+                    f"maps {name!r} and {other!r} share only {int(used.sum())} scope regions "
+                    f"where both have a value, too few to compare them (at least {MIN_REGIONS} "
+                    "needed); give the maps values in more common regions, or restrict one of "
+                    "them to another atlas (the maps sheet's atlas column)")
+            null_used = np.asarray(nulls, dtype=np.float64)[used]
+            res = compare_maps(x[used], o[used], null_used, method=method, names=[other])
+            # compare_maps' p is NaN exactly when no null map gave a correlation
+            n_null.append(0 if np.isnan(res["p_spin"].iloc[0])
+                          else int(association.usable_nulls(null_used).sum()))
+            defined.append(bool(np.isfinite(res["r"].iloc[0])))
             res = res.rename(columns={"map": "other"})
             res.insert(0, "map", name)
             rows.append(res)
+        association.report_null_use(n_null, np.shape(nulls)[1],
+                                    what="comparisons with the other maps (p_spin)", name=name,
+                                    defined=defined)
     if not rows:
         return pd.DataFrame(columns=["map", "other", "r", "p_spin", "p_naive", "n_regions"])
     out = pd.concat(rows, ignore_index=True)

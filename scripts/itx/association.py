@@ -26,9 +26,12 @@ from scipy import stats
 
 __all__ = [
     "AssociationResult",
+    "NullMapWarning",
     "correlate_genes",
     "fdr_bh",
     "gene_table",
+    "report_null_use",
+    "usable_nulls",
 ]
 
 #: Default number of null maps correlated per block. 256 columns keep the
@@ -55,7 +58,9 @@ class AssociationResult:
         is constant across regions).
     p_spin : numpy.ndarray, shape (n_genes,)
         Two-sided spatial-null p value,
-        ``(1 + #{|r_null| >= |r| - atol}) / (1 + n_valid_null)``.
+        ``(1 + #{|r_null| >= |r| - atol}) / (1 + n_valid_null)``; NaN when
+        ``n_valid_null`` is 0 (no null map gave a correlation: a p value
+        from no null is not a number).
     p_naive : numpy.ndarray, shape (n_genes,)
         Parametric two-sided p value from the t distribution with
         ``n_regions - 2`` degrees of freedom, as ``scipy.stats.spearmanr`` /
@@ -301,7 +306,10 @@ def correlate_genes(
 
     *p values.* ``p_spin = (1 + k) / (1 + n_valid_null)`` where ``k`` counts
     null correlations with ``|r_null| >= |r| - atol``; the ``+1`` keeps the
-    estimate valid (never 0) as recommended by Phipson & Smyth (2010).
+    estimate valid (never 0) as recommended by Phipson & Smyth (2010). A
+    gene without any null correlation (``n_valid_null == 0``, e.g. every
+    null map has fewer than 3 finite rows) gets ``p_spin = NaN``, never
+    ``(1 + 0) / (1 + 0) = 1``.
     """
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {_METHODS}")
@@ -413,9 +421,9 @@ def correlate_genes(
             ok_k &= gene_ok
             run_group(zx_k, ok_k, cols, rows)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_spin = (1.0 + counts) / (1.0 + n_valid)
-    p_spin[~gene_ok] = np.nan
+    p_spin = (1.0 + counts) / (1.0 + n_valid)
+    # no null correlation at all: there is no null distribution to compare with
+    p_spin[~gene_ok | (n_valid == 0)] = np.nan
     p_naive = _parametric_p(r, n)
 
     return AssociationResult(
@@ -429,6 +437,108 @@ def correlate_genes(
         null_set_scores=null_set,
         atol=atol,
     )
+
+
+class NullMapWarning(UserWarning):
+    """A null p value rests on no null map (left empty) or on fewer than were made."""
+
+
+def usable_nulls(null_maps, min_rows: int = 3) -> np.ndarray:
+    """Which null maps can give a null statistic over the rows they have.
+
+    Parameters
+    ----------
+    null_maps : array_like, shape (n_regions, n_perm)
+        Null maps restricted to the regions of a test; NaN = no value.
+    min_rows : int
+        Fewest finite rows a null map needs (3 for a correlation, 4 for PLS).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_perm,)
+        True for null maps with at least `min_rows` finite values that are
+        not all equal.
+    """
+    v = np.asarray(null_maps, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"null_maps must be 2-D (n_regions, n_perm), got shape {v.shape}")
+    finite = np.isfinite(v)
+    enough = finite.sum(axis=0) >= int(min_rows)
+    if not v.size:
+        return enough
+    hi = np.where(finite, v, -np.inf).max(axis=0)
+    lo = np.where(finite, v, np.inf).min(axis=0)
+    return enough & (hi > lo)
+
+
+def report_null_use(n_null, n_perm: int, *, what: str, name, n_regions=None,
+                    defined=None, min_rows: int = 3, logger=None) -> None:
+    """Warn about tests whose p value has no null map, or rests on few of them.
+
+    A p value is left empty (NaN) where no null map gave a null statistic;
+    this puts the reason and the remedy into the rule's log
+    (:class:`NullMapWarning`, which :func:`itx.tables.log_to_file` captures).
+    When tests use fewer null maps than were made, the log says how many:
+    a warning when some use fewer than half (their smallest possible p is
+    ``1 / (1 + n_null)``), an INFO line otherwise.
+
+    Parameters
+    ----------
+    n_null : array_like of int
+        Null maps used by each test (gene, set, cell type, component...).
+    n_perm : int
+        Null maps made.
+    what : str
+        The table, e.g. ``'genes'`` or ``'PLS'``.
+    name : str or None
+        The map, for the message.
+    n_regions : int, optional
+        Regions of the test.
+    defined : array_like of bool, optional
+        Tests whose observed statistic is defined (others have no p anyway
+        and are not counted).
+    min_rows : int
+        Fewest regions with a value a null map needs for this test.
+    logger : logging.Logger, optional
+        Where the INFO line goes (default ``itx.nulls``).
+    """
+    import logging
+    import warnings
+
+    n_null = np.atleast_1d(np.asarray(n_null, dtype=np.int64))
+    ok = np.ones(n_null.shape, dtype=bool) if defined is None else np.asarray(defined, dtype=bool)
+    if not ok.any():
+        return
+    used = n_null[ok]
+    n_perm = int(n_perm)
+    label = f"map {name!r}" if name is not None else "the map"
+    regions = "the regions tested" if n_regions is None else f"the {int(n_regions)} regions tested"
+    cause = ("This happens when the map lacks values in many scope regions and a spin null moves "
+             "those gaps onto the regions tested. Fill in the map's missing regions, or give the "
+             "map a null made over its own regions (nulls.method or the maps sheet's null_method: "
+             "burt2020 or moran).")
+    zero = int((used == 0).sum())
+    if zero:
+        warnings.warn(
+            f"{what} of {label}: {zero} of {used.size} test(s) have no usable null map, so their p "
+            f"(and q) values are left empty: none of the {n_perm} null maps has values in at "
+            f"least {int(min_rows)} of {regions} (and varies over them). {cause}",
+            NullMapWarning, stacklevel=3)
+    partial = used[(used > 0) & (used < n_perm)]
+    if not partial.size:
+        return
+    lo, hi = int(partial.min()), int(partial.max())
+    if 2 * lo < n_perm:
+        warnings.warn(
+            f"{what} of {label}: {partial.size} test(s) rest on only {lo}-{hi} of the {n_perm} "
+            f"null maps (smallest possible p {1 / (1 + lo):.2g}); the other null maps have values "
+            f"in fewer than {int(min_rows)} of {regions} or are constant there. {cause}",
+            NullMapWarning, stacklevel=3)
+    else:
+        (logger or logging.getLogger("itx.nulls")).info(
+            "%s of %s: %d test(s) use %d-%d of the %d null maps (the others have values in "
+            "fewer than %d of %s or are constant there)", what, label, partial.size, lo, hi,
+            n_perm, int(min_rows), regions)
 
 
 def fdr_bh(p) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import compare, genesets
-from .association import fdr_bh
+from .association import fdr_bh, report_null_use, usable_nulls
 
 __all__ = ["CelltypeMaps", "zscore_regions", "celltype_maps", "compare_celltypes"]
 
@@ -169,7 +169,9 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
         ``map, celltype, r, p_spin, q_spin, p_naive, n_regions``, one row per
         cell type in table order; ``q_spin`` is Benjamini-Hochberg over the
         cell types. A cell type with a NaN value in any row gets NaN
-        statistics.
+        statistics. A null map without a value in some rows is correlated
+        over the rows it has; when no null map gives a correlation,
+        ``p_spin`` and ``q_spin`` are NaN (with a :class:`itx.association.NullMapWarning`).
     """
     table = celltype_table
     if isinstance(map_values, pd.Series):
@@ -194,6 +196,11 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
                                    names=[n for n, k in zip(names, ok) if k])
         for col in ("r", "p_spin", "p_naive", "n_regions"):
             out.loc[ok, col] = res[col].to_numpy()
+        # compare_maps' p is NaN exactly when no null map gave a correlation
+        n_null = np.where(np.isnan(res["p_spin"].to_numpy()), 0, usable_nulls(nulls).sum())
+        report_null_use(n_null, nulls.shape[1], what="cell-type comparison (p_spin)",
+                        name=map_name, n_regions=x.shape[0],
+                        defined=np.isfinite(res["r"].to_numpy()))
     out["n_regions"] = out["n_regions"].astype(np.int64)
     out["q_spin"] = fdr_bh(out["p_spin"].to_numpy())
     return out

@@ -101,7 +101,7 @@ def _tail_p(obs: np.ndarray, null: np.ndarray, alternative: str, atol: float) ->
 
     ``obs`` has shape (n_sets,), ``null`` (n_null, n_sets). The tolerance
     counts null values equal to the observed one (up to rounding) as at
-    least as extreme.
+    least as extreme. A column without any non-NaN null value gets NaN.
     """
     valid = ~np.isnan(null)
     n_valid = valid.sum(axis=0)
@@ -114,7 +114,8 @@ def _tail_p(obs: np.ndarray, null: np.ndarray, alternative: str, atol: float) ->
             hit = null <= obs + atol
     k = (hit & valid).sum(axis=0)
     p = (1.0 + k) / (1.0 + n_valid)
-    return np.where(np.isnan(obs), np.nan, p)
+    # no null value at all: no p (rather than (1 + 0) / (1 + 0) = 1)
+    return np.where(np.isnan(obs) | (n_valid == 0), np.nan, p)
 
 
 def spatial_enrichment(
@@ -150,7 +151,8 @@ def spatial_enrichment(
     Returns
     -------
     numpy.ndarray, shape (n_sets,)
-        p values; NaN for a set whose observed score is undefined.
+        p values; NaN for a set whose observed score is undefined or that
+        has no non-NaN null score (no usable null map).
     """
     _check_alternative(alternative)
     w, r = _as_weights(membership, r)

@@ -157,8 +157,44 @@ def _part_nulls(values, method, n_perm, seed, *, index=None, dist=None, groups=N
     raise ValueError(f"unknown null method {method!r}")
 
 
+def _check_value_blocks(values, info, dist, method, part, name):
+    """Every distance block of a part needs 0 or at least 3 map values for surrogates.
+
+    Variogram and Moran surrogates are fitted per block of the distance
+    matrix (a hemisphere's cortex, the subcortex) on the regions with a map
+    value; a block with one or two values cannot be fitted. Blocks without
+    any value are left NaN. Raised here, with the map and the remedy, rather
+    than deep in the surrogate code.
+    """
+    from .surrogates import MIN_BLOCK, distance_blocks
+
+    blocks = distance_blocks(dist)
+    finite = np.isfinite(values)
+    for b in np.unique(blocks):
+        rows = np.flatnonzero(blocks == b)
+        k = int(finite[rows].sum())
+        if 0 < k < MIN_BLOCK:
+            where = ", ".join(sorted({f"{h} {s}" for h, s in zip(info["hemisphere"].iloc[rows],
+                                                                 info["structure"].iloc[rows])}))
+            present = info["region"].iloc[rows[finite[rows]]].astype(str).tolist()
+            label = f"map {name!r}" if name is not None else "the map"
+            if part == "subcortex":
+                remedy = ("set nulls.subcortex_method to 'permute', fill in the map's missing "
+                          "regions there, or use a scope without the subcortex")
+            else:
+                remedy = ("fill in the map's missing regions there, give the map a spin null "
+                          "(nulls.method or the maps sheet's null_method, e.g. alexander_bloch; "
+                          "atlases with a surface) or use a scope without that hemisphere "
+                          "(e.g. left_cortex)")
+            raise ValueError(
+                f"{label}: {method} surrogates are fitted per hemisphere / structure block, and "
+                f"the {part} block ({where}, {rows.size} regions) has a value in only {k} "
+                f"region(s) ({', '.join(present)}); at least {MIN_BLOCK} are needed. To test "
+                f"this map, {remedy}.")
+
+
 def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
-              index=None, dist=None, vertex_nulls=None, weights=None) -> np.ndarray:
+              index=None, dist=None, vertex_nulls=None, weights=None, name=None) -> np.ndarray:
     """Null maps of one map over the analysis scope.
 
     Parameters
@@ -188,10 +224,21 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
     weights : scipy.sparse matrix, shape (n_perm * n_cortex, n_cortex), optional
         ``cornblath`` averaging weights over the cortical rows of `info`
         (:func:`itx.nulls.spin_weights`).
+    name : str, optional
+        The map's name, for messages.
 
     Returns
     -------
     numpy.ndarray, shape (n_scope, n_perm)
+        NaN where a null map has no value for a region: map-independent
+        spins carry the map's missing regions (and the medial wall) to other
+        regions, surrogates are NaN where the map is.
+
+    Raises
+    ------
+    ValueError
+        For ``burt2020`` / ``moran`` when a hemisphere or structure block
+        has a map value in only 1 or 2 regions (too few to fit).
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(info)
@@ -199,6 +246,18 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
         raise ValueError(f"{values.shape[0]} map values for {n} scope regions")
     if int(n_perm) < 1:
         raise ValueError("n_perm must be at least 1")
+    # the first per-map job: stop here, naming the map, rather than in every test
+    # after it (analysis.align needs as many regions)
+    from .analysis import MIN_REGIONS
+
+    n_values = int(np.isfinite(values).sum())
+    if n_values < MIN_REGIONS:
+        label = f"map {name!r}" if name else "the map"
+        raise ValueError(
+            f"{label} has a value in {n_values} of the {n} regions of the analysis scope, too "
+            f"few to test (at least {MIN_REGIONS} needed): check the map's `atlas` and the "
+            "config's `scope` (e.g. a right-hemisphere map with scope left_cortex), or give the "
+            "map values in more regions")
     if subcortex_method not in SUBCORTEX_METHODS:
         raise ValueError(f"unknown subcortex null method {subcortex_method!r}; choose one of "
                          f"{list(SUBCORTEX_METHODS)}")
@@ -234,6 +293,9 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
                                  f"{(rows.size, int(n_perm))}")
             out[rows] = vn
             continue
+        if part_method in VALUE_METHODS and d is not None:
+            _check_value_blocks(values[rows], info.iloc[rows], d[np.ix_(rows, rows)],
+                                part_method, part, name)
         sub_idx = None
         if idx is not None and part_method in INDEX_METHODS + ("permute",):
             # indices over the whole scope: keep this part's rows and re-base them

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PLSResult", "zscore", "variance_explained", "pls_fit", "pls_null",
-           "bootstrap_weights"]
+__all__ = ["MIN_PLS_REGIONS", "PLSResult", "zscore", "variance_explained", "pls_fit",
+           "pls_null", "subset_kernels", "bootstrap_weights"]
 
 
 def zscore(a, axis=0):
@@ -41,8 +41,8 @@ def _check(X, y):
         raise ValueError(f"X must be (n_regions, n_genes) and y (n_regions,); got {X.shape}, {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("X and y must be finite; drop regions without data first")
-    if X.shape[0] < 4:
-        raise ValueError("PLS needs at least 4 regions")
+    if X.shape[0] < MIN_PLS_REGIONS:
+        raise ValueError(f"PLS needs at least {MIN_PLS_REGIONS} regions, got {X.shape[0]}")
     return X, y
 
 
@@ -51,10 +51,13 @@ def variance_explained(K, Y, n_components):
 
     Parameters
     ----------
-    K : numpy.ndarray, shape (n, n)
-        ``Xz @ Xz.T`` of the z-scored gene matrix.
+    K : numpy.ndarray, shape (n, n) or (m, n, n)
+        ``Xz @ Xz.T`` of the z-scored gene matrix, shared by every response,
+        or one kernel per response (e.g. X z-scored over the regions a null
+        map has, zero in the rows and columns of the other regions).
     Y : numpy.ndarray, shape (n, m)
-        m z-scored responses (the map, or null maps), one per column.
+        m z-scored responses (the map, or null maps), one per column (zero
+        in the rows outside a per-response kernel's regions).
     n_components : int
         Components to fit.
 
@@ -132,15 +135,76 @@ def pls_fit(X, y, n_components=3):
     return PLSResult(weights=w, scores=Xz @ w, explained=explained)
 
 
-def pls_null(X, null_maps, n_components=3, block_size=256):
-    """Variance explained when PLS is refitted on every null map.
+#: Fewest regions PLS is fitted on (observed map or null map).
+MIN_PLS_REGIONS = 4
+
+#: Upper bound on the float64 elements of the (patterns x regions x genes)
+#: scratch array of :func:`subset_kernels` (about 32 MB).
+_MAX_KERNEL_ELEMENTS = 1 << 22
+
+
+def subset_kernels(X, masks):
+    """Kernels of X z-scored over subsets of its rows, as PLS refitted there sees X.
+
+    For row subset ``S``, each gene is centred and scaled (SD with
+    ``ddof=1``) over the rows of ``S`` only, exactly as :func:`pls_fit` on
+    ``X[S]`` does, and ``K_S = Xz_S Xz_S^T`` is returned embedded in an
+    ``(n, n)`` matrix that is zero in the rows and columns outside ``S``.
+    A gene constant over ``S`` contributes nothing (scikit-learn's
+    ``PLSRegression`` scaling does the same). Subsets are processed in
+    blocks with batched matrix products.
 
     Parameters
     ----------
     X : array_like, shape (n_regions, n_genes)
-        Expression.
+        Expression, finite.
+    masks : array_like of bool, shape (n_subsets, n_regions)
+        Rows of each subset.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_subsets, n_regions, n_regions)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    masks = np.asarray(masks, dtype=bool)
+    n, g = X.shape
+    if masks.ndim != 2 or masks.shape[1] != n:
+        raise ValueError(f"masks must be (n_subsets, n_regions={n}), got {masks.shape}")
+    out = np.zeros((masks.shape[0], n, n))
+    step = max(1, _MAX_KERNEL_ELEMENTS // max(1, n * g))
+    for start in range(0, masks.shape[0], step):
+        s = masks[start:start + step]
+        cnt = s.sum(axis=1).astype(np.float64)
+        sf = s.astype(np.float64)
+        mean = (sf @ X) / np.maximum(cnt, 1.0)[:, None]
+        d = (X[None, :, :] - mean[:, None, :]) * sf[:, :, None]  # (b, n, g), 0 outside S
+        var = np.einsum("bij,bij->bj", d, d) / np.maximum(cnt - 1.0, 1.0)[:, None]
+        # constancy judged exactly on the raw values (as the correlations do)
+        hi = np.where(s[:, :, None], X[None, :, :], -np.inf).max(axis=1)
+        lo = np.where(s[:, :, None], X[None, :, :], np.inf).min(axis=1)
+        with np.errstate(divide="ignore"):
+            scale = np.where(hi > lo, 1.0 / np.sqrt(var), 0.0)
+        d *= scale[:, None, :]
+        out[start:start + step] = d @ d.transpose(0, 2, 1)
+    return out
+
+
+def pls_null(X, null_maps, n_components=3, block_size=256):
+    """Variance explained when PLS is refitted on every null map.
+
+    A null map without a value in some regions (a spin that moved a region
+    without data onto a region with data, or a parcel spun into the medial
+    wall) is refitted over the regions it has: X is z-scored over those
+    regions (:func:`subset_kernels`) and the null map too, exactly as
+    :func:`pls_fit` on those rows, as the gene correlations of
+    :func:`itx.association.correlate_genes` do.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_regions, n_genes)
+        Expression, finite.
     null_maps : array_like, shape (n_regions, n_perm)
-        Null versions of the map (e.g. spins), finite.
+        Null versions of the map (e.g. spins); NaN = no value.
     n_components : int
         Components.
     block_size : int
@@ -149,25 +213,51 @@ def pls_null(X, null_maps, n_components=3, block_size=256):
     Returns
     -------
     numpy.ndarray, shape (n_perm, n_components)
-        Variance explained by each component for each null map (NaN for a
-        constant null map).
+        Variance explained by each component for each null map; NaN for a
+        null map that is constant or has fewer than
+        :data:`MIN_PLS_REGIONS` values.
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(null_maps, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
         raise ValueError(f"null_maps must be (n_regions={X.shape[0]}, n_perm), got {Y.shape}")
-    if not np.isfinite(Y).all():
-        raise ValueError("null maps must be finite; restrict them to regions with data")
+    if np.isinf(Y).any():
+        raise ValueError("null maps contain infinite values (NaN marks a missing value)")
+    finite = np.isfinite(Y)
+    complete = finite.all(axis=0)
+    out = np.full((Y.shape[1], n_components), np.nan)
     Xz = zscore(X)
-    K = Xz @ Xz.T
-    sd = Y.std(axis=0, ddof=1)
-    const = sd == 0
-    Yz = (Y - Y.mean(axis=0)) / np.where(const, 1.0, sd)
-    out = np.empty((Y.shape[1], n_components))
-    for start in range(0, Y.shape[1], block_size):
-        stop = min(start + block_size, Y.shape[1])
-        out[start:stop] = variance_explained(K, Yz[:, start:stop], n_components).T
-    out[const] = np.nan
+    if complete.any():
+        # null maps with a value in every region share one kernel
+        Yc = Y[:, complete]
+        K = Xz @ Xz.T
+        sd = Yc.std(axis=0, ddof=1)
+        const = sd == 0
+        Yz = (Yc - Yc.mean(axis=0)) / np.where(const, 1.0, sd)
+        res = np.empty((Yc.shape[1], n_components))
+        for start in range(0, Yc.shape[1], block_size):
+            stop = min(start + block_size, Yc.shape[1])
+            res[start:stop] = variance_explained(K, Yz[:, start:stop], n_components).T
+        res[const] = np.nan
+        out[complete] = res
+    # the others: PLS refitted over the regions each has, one kernel per
+    # pattern of missing values (computed for a block of null maps at once)
+    cols = np.flatnonzero(~complete & (finite.sum(axis=0) >= MIN_PLS_REGIONS))
+    for start in range(0, cols.size, block_size):
+        c = cols[start:start + block_size]
+        fin = finite[:, c]
+        patterns, inverse = np.unique(fin.T, axis=0, return_inverse=True)
+        kernels = subset_kernels(X, patterns)[np.asarray(inverse).reshape(-1)]
+        y = np.where(fin, Y[:, c], 0.0)
+        cnt = fin.sum(axis=0)
+        mean = y.sum(axis=0) / cnt
+        dev = np.where(fin, y - mean, 0.0)
+        sd = np.sqrt((dev ** 2).sum(axis=0) / (cnt - 1))
+        const = np.ptp(np.where(fin, y, mean), axis=0) == 0
+        Yz = dev / np.where(const, 1.0, sd)
+        res = variance_explained(kernels, Yz, n_components).T
+        res[const] = np.nan
+        out[c] = res
     return out
 
 

@@ -639,9 +639,26 @@ def smoothed_variogram(values, dist, pv=25, nh=25, b=None):
         raise ValueError(f"dist must have shape ({x.shape[0]}, "
                          f"{x.shape[0]}), got {dist.shape}")
     # Rows with a NaN in any column drop out of every pair (the surrogates
-    # keep the map's NaNs, so this is the same set of rows for all columns).
+    # keep the map's NaNs, so this is the same set of rows for all columns;
+    # variogram_diagnostic handles null maps with gaps of their own).
     ok = np.isfinite(x).all(axis=1)
-    iu, ju = np.triu_indices(x.shape[0], k=1)
+    iu, ju, h, w = _variogram_kernel(ok, dist, pv, nh, b)
+    gamma = np.empty((h.size, x.shape[1]))
+    step = max(1, int(2e7 // max(iu.size, 1)))  # bound the pair x map block
+    for s in range(0, x.shape[1], step):
+        v = 0.5 * np.square(x[iu, s:s + step] - x[ju, s:s + step])
+        gamma[:, s:s + step] = w @ v
+    return h, (gamma[:, 0] if one else gamma)
+
+
+def _variogram_kernel(ok, dist, pv, nh, b):
+    """Pairs and Gaussian kernel weights of :func:`smoothed_variogram`.
+
+    Pairs ``i < j`` of rows with ``ok`` and a finite distance below the
+    `pv`-th percentile; returns their rows ``iu, ju``, the distances ``h``
+    and the weights ``w`` (nh x pairs, rows summing to 1).
+    """
+    iu, ju = np.triu_indices(ok.shape[0], k=1)
     u = dist[iu, ju]
     pair = np.isfinite(u) & ok[iu] & ok[ju]
     iu, ju, u = iu[pair], ju[pair], u[pair]
@@ -656,27 +673,52 @@ def smoothed_variogram(values, dist, pv=25, nh=25, b=None):
         b = 3.0 * (h[1] - h[0]) if nh > 1 else 1.0
     w = np.exp(-np.square(2.68 * np.abs(u - h[:, None]) / b) / 2)
     w /= w.sum(axis=1, keepdims=True)
+    return iu, ju, h, w
+
+
+def _gapped_variograms(surrogates, ok, dist, pv, nh, b):
+    """Variograms of null maps that lack values in some of the map's rows.
+
+    Every null map is measured on the map's pairs and distances (the kernel
+    of the map's own variogram), each over the pairs where it has both
+    values: a pair the null map lacks is left out of its weighted means,
+    which are renormalised over the pairs it has. NaN at a distance where a
+    null map has no pair with weight.
+    """
+    iu, ju, h, w = _variogram_kernel(ok, dist, pv, nh, b)
+    x = surrogates
     gamma = np.empty((h.size, x.shape[1]))
-    step = max(1, int(2e7 // max(u.size, 1)))  # bound the pair x map block
+    step = max(1, int(4e6 // max(iu.size, 1)))  # bound the pair x map block (a few arrays)
     for s in range(0, x.shape[1], step):
         v = 0.5 * np.square(x[iu, s:s + step] - x[ju, s:s + step])
-        gamma[:, s:s + step] = w @ v
-    return h, (gamma[:, 0] if one else gamma)
+        has = np.isfinite(v)
+        num = w @ np.where(has, v, 0.0)
+        den = w @ has.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gamma[:, s:s + step] = np.where(den > 0, num / den, np.nan)
+    return gamma
 
 
-def variogram_diagnostic(values, dist, surrogates, pv=25, nh=25):
+#: Fewest regions with a value for a variogram (map or null map).
+MIN_VARIOGRAM_REGIONS = 3
+
+
+def variogram_diagnostic(values, dist, surrogates, pv=25, nh=25, *, name=None):
     """Empirical vs surrogate variograms, as a tidy table for the report.
 
     Parameters
     ----------
     values : (n,) array_like
-        The map.
+        The map; NaN = no value (the region is left out).
     dist : (n, n) array_like
         The distances the surrogates were made with.
     surrogates : (n, n_perm) array_like
-        Null values (any family: variogram, Moran, permutation).
+        Null values (any family: variogram, Moran, permutation, spins);
+        NaN = no value.
     pv, nh : optional
         As in :func:`smoothed_variogram` (BrainSMASH's defaults).
+    name : str, optional
+        The map's name, for messages.
 
     Returns
     -------
@@ -684,27 +726,80 @@ def variogram_diagnostic(values, dist, surrogates, pv=25, nh=25):
         One row per distance: ``distance, empirical, surrogate_mean,
         surrogate_p2.5, surrogate_p97.5``. A well-fitted null has the
         empirical curve inside the band and close to the mean.
+        ``attrs["n_null"]`` holds the number of null maps in the band.
+
+    Raises
+    ------
+    ValueError
+        When the map has values in fewer than 3 regions.
+
+    Notes
+    -----
+    The empirical variogram uses every region with a map value. A null map
+    with a value wherever the map has one is measured over the same pairs
+    (as BrainSMASH does); a null map lacking values in some of those regions
+    (a spin that moved a region without data, or a parcel into the medial
+    wall) is measured over the map's pairs where it has both values, so no
+    null map is dropped for a gap and no region is dropped from the other
+    null maps. Null maps with values in fewer than 3 of the map's regions,
+    or without a pair at some distance, are left out of the band; with none
+    left the band is NaN (and a :class:`itx.association.NullMapWarning`
+    says why).
     """
     values = np.asarray(values, dtype=float)
     surrogates = np.asarray(surrogates, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {values.shape}")
     if surrogates.ndim != 2 or surrogates.shape[0] != values.size:
         raise ValueError(f"surrogates must have shape ({values.size}, "
                          f"n_perm), got {surrogates.shape}")
-    # Use the same rows for map and surrogates: a region missing from either
-    # is dropped from both.
-    ok = np.isfinite(values) & np.isfinite(surrogates).all(axis=1)
-    masked = np.where(ok, values, np.nan)
-    h, emp = smoothed_variogram(masked, dist, pv=pv, nh=nh)
-    _, sur = smoothed_variogram(np.where(ok[:, None], surrogates, np.nan),
-                                dist, pv=pv, nh=nh)
-    lo, hi = np.percentile(sur, [2.5, 97.5], axis=1)
-    return pd.DataFrame({
+    label = f"map {name!r}" if name is not None else "the map"
+    ok = np.isfinite(values)
+    if ok.sum() < MIN_VARIOGRAM_REGIONS:
+        raise ValueError(
+            f"{label} has values in {int(ok.sum())} region(s), too few for a variogram (at "
+            f"least {MIN_VARIOGRAM_REGIONS} needed); give the map values in more regions of the "
+            "analysis scope")
+    n_perm = surrogates.shape[1]
+    if np.isfinite(surrogates[ok]).all():
+        # every null map has a value wherever the map has one: the same rows
+        # for map and surrogates, as BrainSMASH measures them
+        masked = np.where(ok, values, np.nan)
+        h, emp = smoothed_variogram(masked, dist, pv=pv, nh=nh)
+        _, sur = smoothed_variogram(np.where(ok[:, None], surrogates, np.nan),
+                                    dist, pv=pv, nh=nh)
+    else:
+        h, emp = smoothed_variogram(np.where(ok, values, np.nan), dist, pv=pv, nh=nh)
+        sur = _gapped_variograms(np.where(ok[:, None], surrogates, np.nan), ok,
+                                 np.asarray(dist, dtype=float), pv, nh, None)
+        enough = np.isfinite(surrogates[ok]).sum(axis=0) >= MIN_VARIOGRAM_REGIONS
+        sur = sur[:, enough & np.isfinite(sur).all(axis=0)]
+    if sur.shape[1]:
+        lo, hi = np.percentile(sur, [2.5, 97.5], axis=1)
+        mean = sur.mean(axis=1)
+    else:
+        import warnings
+
+        from .association import NullMapWarning
+
+        warnings.warn(
+            f"variogram of {label}: none of the {n_perm} null maps has values in at least "
+            f"{MIN_VARIOGRAM_REGIONS} of the {int(ok.sum())} regions where the map has values, "
+            "so the null band is left empty (n_null 0). This happens when the map lacks values "
+            "in many scope regions and a spin null moves those gaps onto the others; fill in "
+            "the map's missing regions, or give the map a null made over its own regions "
+            "(nulls.method or the maps sheet's null_method: burt2020 or moran).",
+            NullMapWarning, stacklevel=2)
+        lo = hi = mean = np.full(h.size, np.nan)
+    out = pd.DataFrame({
         "distance": h,
         "empirical": emp,
-        "surrogate_mean": sur.mean(axis=1),
+        "surrogate_mean": mean,
         "surrogate_p2.5": lo,
         "surrogate_p97.5": hi,
     })
+    out.attrs["n_null"] = int(sur.shape[1])
+    return out
 
 
 def plot_variogram(diag, path, title=None):
