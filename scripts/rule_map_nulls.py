@@ -12,6 +12,7 @@ atlas = atlases.load_atlas(snakemake.wildcards.atlas, p.atlas)
 scope = atlases.scope_regions(atlas.info, p.scope)
 regions = scope["region"].astype(str).tolist()
 values = read_tsv(inp.map).set_index("region")["value"].astype(float).reindex(regions).to_numpy()
+nullmaps.check_map_in_scope(values, p.scope, name=snakemake.wildcards.map)
 
 
 def _rows_match(file_regions, what):

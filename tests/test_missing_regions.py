@@ -536,3 +536,15 @@ def test_report_null_use_messages(caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "PLS of map 'm': 2 test(s) use 30-49 of the 50 null maps (the others have values in "
         "fewer than 3 of the regions tested or are constant there)"]
+
+
+def test_a_map_with_too_few_values_in_scope_is_stopped_naming_it():
+    from itx import nullmaps
+
+    values = np.full(34, np.nan)
+    values[:4] = [1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match=r"map 'rh_only' has a value in 4 of the 34 regions of "
+                                         r"the analysis scope 'left_cortex'.*at least 5"):
+        nullmaps.check_map_in_scope(values, "left_cortex", name="rh_only")
+    values[4] = 5.0
+    nullmaps.check_map_in_scope(values, "left_cortex", name="ok")

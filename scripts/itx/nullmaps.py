@@ -44,6 +44,7 @@ __all__ = [
     "WEIGHT_METHODS",
     "NullMaps",
     "apply_index",
+    "check_map_in_scope",
     "derive_seed",
     "is_cortex",
     "load_null_maps",
@@ -193,6 +194,31 @@ def _check_value_blocks(values, info, dist, method, part, name):
                 f"this map, {remedy}.")
 
 
+def check_map_in_scope(values, scope_name, name=None) -> None:
+    """Stop a map with too few values in the analysis scope, naming it.
+
+    Null maps are the first per-map job, so a map that cannot be tested (a
+    right-hemisphere map with scope ``left_cortex``, a table for the wrong
+    atlas) stops here with its reason, instead of in every test after it.
+
+    Raises
+    ------
+    ValueError
+        Fewer than :data:`itx.analysis.MIN_REGIONS` finite values.
+    """
+    from .analysis import MIN_REGIONS
+
+    values = np.asarray(values, dtype=np.float64)
+    n_values = int(np.isfinite(values).sum())
+    if n_values < MIN_REGIONS:
+        label = f"map {name!r}" if name else "the map"
+        raise ValueError(
+            f"{label} has a value in {n_values} of the {values.size} regions of the analysis "
+            f"scope {scope_name!r}, too few to test (at least {MIN_REGIONS} needed): check the "
+            "map's `atlas` and the config's `scope` (e.g. a right-hemisphere map with scope "
+            "left_cortex), or give the map values in more regions")
+
+
 def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
               index=None, dist=None, vertex_nulls=None, weights=None, name=None) -> np.ndarray:
     """Null maps of one map over the analysis scope.
@@ -246,18 +272,6 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
         raise ValueError(f"{values.shape[0]} map values for {n} scope regions")
     if int(n_perm) < 1:
         raise ValueError("n_perm must be at least 1")
-    # the first per-map job: stop here, naming the map, rather than in every test
-    # after it (analysis.align needs as many regions)
-    from .analysis import MIN_REGIONS
-
-    n_values = int(np.isfinite(values).sum())
-    if n_values < MIN_REGIONS:
-        label = f"map {name!r}" if name else "the map"
-        raise ValueError(
-            f"{label} has a value in {n_values} of the {n} regions of the analysis scope, too "
-            f"few to test (at least {MIN_REGIONS} needed): check the map's `atlas` and the "
-            "config's `scope` (e.g. a right-hemisphere map with scope left_cortex), or give the "
-            "map values in more regions")
     if subcortex_method not in SUBCORTEX_METHODS:
         raise ValueError(f"unknown subcortex null method {subcortex_method!r}; choose one of "
                          f"{list(SUBCORTEX_METHODS)}")

@@ -171,8 +171,8 @@ SELECTION_OPTIONS = ["ibf_threshold", "probe_selection", "donor_probes", "lr_mir
 # never overwrite each other's selection (itx.expression.selection_key)
 from itx.expression import selection_key
 
-SELECTION_DIR = f"{AHBA_DIR}/selection/" + selection_key(
-    {k: config["expression"][k] for k in SELECTION_OPTIONS}, DONORS)
+_SELECTION_KEY = selection_key({k: config["expression"][k] for k in SELECTION_OPTIONS}, DONORS)
+SELECTION_DIR = f"{AHBA_DIR}/selection/{_SELECTION_KEY}"
 
 
 def selection_files(wildcards=None):
