@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -58,35 +59,43 @@ def library_modules(script, package_dir) -> list[Path]:
     as a rule parameter makes a library fix rerun exactly the rules it affects.
     """
     package_dir = Path(package_dir)
-    package = package_dir.name
     seen: set[Path] = set()
     todo = [Path(script)]
     while todo:
         path = todo.pop()
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        in_package = path.parent == package_dir
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.ImportFrom):
-                if node.level and in_package:  # from .x import y / from . import x
-                    base = node.module.split(".")[0] if node.module else None
-                    names = [base] if base else [a.name for a in node.names]
-                elif node.module == package:  # from itx import x
-                    names = [a.name for a in node.names]
-                elif node.module and node.module.startswith(package + "."):
-                    names = [node.module.split(".")[1]]
-            elif isinstance(node, ast.Import):
-                names = [a.name.split(".")[1] for a in node.names
-                         if a.name.startswith(package + ".")]
-            for name in names:
-                module = package_dir / f"{name}.py"
-                if module.exists() and module not in seen:
-                    seen.add(module)
-                    todo.append(module)
+        stat = path.stat()
+        for name in _imported_names(path, package_dir, (stat.st_mtime_ns, stat.st_size)):
+            module = package_dir / f"{name}.py"
+            if module.exists() and module not in seen:
+                seen.add(module)
+                todo.append(module)
     init = package_dir / "__init__.py"
     if seen and init.exists():
         seen.add(init)
     return sorted(seen)
+
+
+@lru_cache(maxsize=None)
+def _imported_names(path: Path, package_dir: Path, stamp: tuple) -> tuple:
+    """Modules of the package that one file imports (cached: every rule of a
+    workflow asks for the same modules when Snakemake builds the DAG)."""
+    package = package_dir.name
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    in_package = path.parent == package_dir
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level and in_package:  # from .x import y / from . import x
+                base = node.module.split(".")[0] if node.module else None
+                found += [base] if base else [a.name for a in node.names]
+            elif node.module == package:  # from itx import x
+                found += [a.name for a in node.names]
+            elif node.module and node.module.startswith(package + "."):
+                found.append(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names
+                      if a.name.startswith(package + ".")]
+    return tuple(found)
 
 
 def library_digest(script, package_dir) -> str:
