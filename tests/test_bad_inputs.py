@@ -512,6 +512,10 @@ STALE_CASES = [
     Case("other_association_method",
          lambda s: edit_config(s, **{"association.method": "pearson"}), "before",
          r"association_method: 'spearman' -> 'pearson'"),
+    Case("other_geneset_file", lambda s: (
+        shutil.copy(s / "data" / "sets.gmt", s / "data" / "sets2.gmt"),
+        edit_config(s, genesets={"mine": "data/sets2.gmt"})),
+        "before", r"genesets.mine: 'data/sets.gmt' -> 'data/sets2.gmt'"),
     Case("other_expression_table", lambda s: (
         shutil.copy(s / "data" / "expression.csv", s / "data" / "expression2.csv"),
         edit_config(s, **{"expression.precomputed": {"dk": "data/expression2.csv"}})),
@@ -557,6 +561,17 @@ def test_replace_results_reruns_with_the_new_choice(finished_study, tmp_path):
     res = snakemake(study, "-n")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "map_nulls" in res.stdout
+
+
+@pytest.mark.slow
+def test_adding_a_collection_overwrites_nothing_and_is_allowed(finished_study, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(finished_study, study)
+    shutil.copy(study / "data" / "sets.gmt", study / "data" / "more.gmt")
+    edit_config(study, genesets={"mine": "data/sets.gmt", "more": "data/more.gmt"})
+    res = snakemake(study, "-n")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "enrichment_more.tsv" in res.stdout
 
 
 @pytest.mark.slow

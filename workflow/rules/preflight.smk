@@ -105,6 +105,10 @@ def _check_choices():
             if recorded is None:
                 continue
             current = json.loads(json.dumps(map_choices(atlas, m), default=str))
+            # a collection added or dropped overwrites nothing; one whose file changed does
+            old_sets, new_sets = recorded.get("genesets", {}), current.get("genesets", {})
+            recorded = dict(recorded, genesets={k: v for k, v in old_sets.items() if k in new_sets})
+            current = dict(current, genesets={k: v for k, v in new_sets.items() if k in old_sets})
             changed = preflight.changed_choices(recorded, current)
             if changed:
                 problems.append(f"results/{atlas}/{m}/ was made with other choices (recorded in "
