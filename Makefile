@@ -12,7 +12,7 @@ SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
 .PHONY: demo test test-fast setup check-python lint clean study
 
-PY := $(shell scripts/find_python.sh $(PYTHON) 2>/dev/null)
+PY := $(shell scripts/tools/find_python.sh $(PYTHON) 2>/dev/null)
 PYVER := $(if $(PY),$(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
 
 check-python:
@@ -25,10 +25,11 @@ check-python:
 	  echo "$(VENV) was made with another Python; rebuilding it with $(PY) ($(PYVER))"; \
 	  rm -rf $(VENV); fi
 
-$(BIN)/.installed: requirements.txt requirements-test.txt
+$(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 setup: check-python
@@ -60,7 +61,7 @@ STUDY_DIR = $(or $(call cli,DIR),$(if $(call cli,NAME),studies/$(call cli,NAME))
 study:
 	@if [ -z "$(STUDY_DIR)" ]; then \
 	  echo "Usage: make study NAME=<name> [DIR=<folder>] [FROM=<study folder>] [MODULE=1]" >&2; exit 1; fi
-	@$(or $(PY),python3) scripts/new_study.py "$(STUDY_DIR)" \
+	@$(or $(PY),python3) scripts/tools/new_study.py "$(STUDY_DIR)" \
 	  $(if $(call cli,FROM),--from "$(call cli,FROM)") $(if $(filter-out 0,$(call cli,MODULE)),--module)
 
 lint: setup

@@ -1,4 +1,4 @@
-"""Null calibration study (scripts/calibrate_nulls.py) on a tiny setting."""
+"""Null calibration study (scripts/tools/calibrate_nulls.py) on a tiny setting."""
 
 import importlib.util
 import sys
@@ -17,7 +17,7 @@ needs_data = pytest.mark.skipif(not EXPRESSION.is_file(),
 
 def _load_script():
     spec = importlib.util.spec_from_file_location(
-        "calibrate_nulls", ROOT / "scripts" / "calibrate_nulls.py")
+        "calibrate_nulls", ROOT / "scripts" / "tools" / "calibrate_nulls.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["calibrate_nulls"] = mod
     spec.loader.exec_module(mod)

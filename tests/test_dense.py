@@ -344,7 +344,7 @@ def test_rule_script_writes_every_output(demo_selection, tmp_path):
         external={planted: str(tmp_path / "field.nii.gz")})})
     smk.log = [str(tmp_path / "rule.log")]
     smk.threads = 1
-    script = Path(__file__).resolve().parents[1] / "scripts" / "rule_dense_maps.py"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rules" / "rule_dense_maps.py"
     import sys
     stderr = sys.stderr
     try:

@@ -180,7 +180,7 @@ def test_library_modules_follow_imports_transitively(tmp_path):
 
 def test_real_rule_scripts_reach_their_modules():
     scripts = ROOT / "scripts"
-    mods = {p.name for p in provenance.library_modules(scripts / "rule_association.py",
+    mods = {p.name for p in provenance.library_modules(scripts / "rules" / "rule_association.py",
                                                         scripts / "itx")}
     assert {"analysis.py", "nullmaps.py", "tables.py"} <= mods
     assert "demo.py" not in mods and "dense.py" not in mods
@@ -215,7 +215,7 @@ def test_every_rule_script_is_rerun_by_its_library():
     blocks = re.split(r"\n\s*rule (\w+):", text)[1:]
     seen = 0
     for name, body in zip(blocks[::2], blocks[1::2]):
-        script = re.search(r'script:\s*"\.\./\.\./scripts/(rule_\w+\.py)"', body)
+        script = re.search(r'script:\s*"\.\./\.\./scripts/rules/(rule_\w+\.py)"', body)
         if not script:
             continue
         if name in exempt:

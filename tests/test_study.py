@@ -1,4 +1,4 @@
-"""A study is a folder: `make study` / scripts/new_study.py, and studies run with
+"""A study is a folder: `make study` / scripts/tools/new_study.py, and studies run with
 `snakemake --directory <study>` or as a Snakemake module, sharing one resources_dir.
 
 The end-to-end tests (marked slow) run in copies of the checkout in a temporary
@@ -22,7 +22,7 @@ from snakemake.utils import validate
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "config" / "study.yaml"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-NEW_STUDY = ROOT / "scripts" / "new_study.py"
+NEW_STUDY = ROOT / "scripts" / "tools" / "new_study.py"
 IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
                                 "studies", "__pycache__", ".pytest_cache")
 SHARED = ROOT.parent / "shared" / "data"
@@ -204,7 +204,7 @@ def test_template_is_written_for_a_real_study(tmp_path, monkeypatch):
     assert Path(cfg["maps"]).is_file()
 
 
-# --- scripts/new_study.py ------------------------------------------------------
+# --- scripts/tools/new_study.py ------------------------------------------------------
 
 def test_new_study_writes_a_commented_valid_study(tmp_path, monkeypatch):
     res = new_study(tmp_path / "studies" / "mdd", cwd=tmp_path)
@@ -337,7 +337,7 @@ def test_a_fresh_study_passes_the_workflows_checks(tmp_path):
     """The written config and empty sheet pass every check before any job (dry run)."""
     work = copy_checkout(tmp_path / "repo")
     assert new_study(work / "studies" / "mdd", cwd=work,
-                     script=work / "scripts" / "new_study.py").returncode == 0
+                     script=work / "scripts" / "tools" / "new_study.py").returncode == 0
     res = snakemake(work, "--directory", "studies/mdd", "--dry-run")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     jobs = job_counts(res)

@@ -42,7 +42,7 @@ def library_modules(script, package_dir) -> list[Path]:
     Parameters
     ----------
     script : path-like
-        A rule script (``scripts/rule_*.py``).
+        A rule script (``scripts/rules/rule_*.py``).
     package_dir : path-like
         The library package folder (``scripts/itx``).
 

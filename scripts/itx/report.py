@@ -19,9 +19,13 @@ def package_versions(packages=PACKAGES):
     Returns
     -------
     pandas.DataFrame
-        ``package, version``, Python first.
+        ``package, version``: Python, this library (``itx``), then `packages`.
     """
-    rows = [("python", platform.python_version())]
+    from . import __version__
+
+    # the library itself: the copy this job imported (the checkout's scripts/itx,
+    # first on PYTHONPATH), whether or not a distribution of it is installed
+    rows = [("python", platform.python_version()), ("itx", __version__)]
     for name in packages:
         try:
             rows.append((name, metadata.version(name)))

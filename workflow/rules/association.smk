@@ -22,7 +22,7 @@ rule association:
     conda:
         "../../envs/association.yaml"
     script:
-        "../../scripts/rule_association.py"
+        "../../scripts/rules/rule_association.py"
 
 
 # Which regions enter the tests for this map, and why the others do not.
@@ -50,7 +50,7 @@ rule coverage:
     conda:
         "../../envs/association.yaml"
     script:
-        "../../scripts/rule_coverage.py"
+        "../../scripts/rules/rule_coverage.py"
 
 
 # PLS regression of the map on all genes; variance explained tested on the nulls.
@@ -79,7 +79,7 @@ rule pls:
     conda:
         "../../envs/association.yaml"
     script:
-        "../../scripts/rule_pls.py"
+        "../../scripts/rules/rule_pls.py"
 
 
 # Every map of an atlas against every other, each tested on its own nulls.
@@ -102,4 +102,4 @@ rule compare_maps:
     conda:
         "../../envs/association.yaml"
     script:
-        "../../scripts/rule_compare_maps.py"
+        "../../scripts/rules/rule_compare_maps.py"

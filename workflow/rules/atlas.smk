@@ -23,7 +23,7 @@ rule fetch_atlas:
     conda:
         "../../envs/fetch.yaml"
     script:
-        "../../scripts/rule_fetch_atlas.py"
+        "../../scripts/rules/rule_fetch_atlas.py"
 
 
 # Downloads run where Snakemake runs (a login node on a cluster), as fetch_donor.

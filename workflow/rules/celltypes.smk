@@ -26,7 +26,7 @@ rule fetch_genesets:
     conda:
         "../../envs/fetch.yaml"
     script:
-        "../../scripts/rule_fetch_genesets.py"
+        "../../scripts/rules/rule_fetch_genesets.py"
 
 
 rule gene_aliases:
@@ -46,7 +46,7 @@ rule gene_aliases:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_gene_aliases.py"
+        "../../scripts/rules/rule_gene_aliases.py"
 
 
 rule celltype_maps:
@@ -85,7 +85,7 @@ rule celltype_maps:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_celltype_maps.py"
+        "../../scripts/rules/rule_celltype_maps.py"
 
 
 rule celltype_compare:
@@ -117,4 +117,4 @@ rule celltype_compare:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_celltype_compare.py"
+        "../../scripts/rules/rule_celltype_compare.py"

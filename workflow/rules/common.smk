@@ -2,7 +2,6 @@
 # Everything a run depends on is checked here, before any job (itx.preflight):
 # each problem names the file, the key or sheet row, and the fix.
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,15 +12,15 @@ from snakemake.utils import validate
 # this file's workflow/ folder; not workflow.basedir, which is the deploying
 # study's workflow/ folder when the workflow is used as a module (snakedeploy)
 WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
-# the workflow's own library (itx) decides things like the null family of a map,
-# so the DAG and the jobs cannot disagree
-sys.path.insert(0, str(WORKFLOW_DIR.parent / "scripts"))
+# the workflow's own library (itx; on sys.path from the Snakefile) decides things
+# like the null family of a map, so the DAG and the jobs cannot disagree
 
 from itx import preflight, provenance
 from itx.nullmaps import CORTEX_METHODS
 
 SCHEMA_DIR = WORKFLOW_DIR / "schemas"
 SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
+RULE_SCRIPTS_DIR = SCRIPTS_DIR / "rules"
 
 
 def library(script):
@@ -29,7 +28,7 @@ def library(script):
     Snakemake reruns a job when its script changes but does not see the
     modules it imports, so a library fix reruns exactly the rules it touches.
     (The download rules are left out: their outputs are checksum-verified.)"""
-    return provenance.library_digest(SCRIPTS_DIR / script, SCRIPTS_DIR / "itx")
+    return provenance.library_digest(RULE_SCRIPTS_DIR / script, SCRIPTS_DIR / "itx")
 
 
 def _stop(err):

@@ -27,7 +27,7 @@ rule demo_donors:
     conda:
         "../../envs/demo.yaml"
     script:
-        "../../scripts/rule_demo_donors.py"
+        "../../scripts/rules/rule_demo_donors.py"
 
 
 rule demo_map:
@@ -48,7 +48,7 @@ rule demo_map:
     conda:
         "../../envs/demo.yaml"
     script:
-        "../../scripts/rule_demo_map.py"
+        "../../scripts/rules/rule_demo_map.py"
 
 
 rule demo_genesets:
@@ -68,7 +68,7 @@ rule demo_genesets:
     conda:
         "../../envs/demo.yaml"
     script:
-        "../../scripts/rule_demo_genesets.py"
+        "../../scripts/rules/rule_demo_genesets.py"
 
 
 # RNA-seq for demo donors 9861 / 10021, generated from the same gene values as the
@@ -93,4 +93,4 @@ rule demo_rnaseq:
     conda:
         "../../envs/demo.yaml"
     script:
-        "../../scripts/rule_demo_rnaseq.py"
+        "../../scripts/rules/rule_demo_rnaseq.py"

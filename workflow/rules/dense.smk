@@ -52,4 +52,4 @@ rule dense_maps:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_dense_maps.py"
+        "../../scripts/rules/rule_dense_maps.py"

@@ -35,4 +35,4 @@ rule enrichment:
     conda:
         "../../envs/enrichment.yaml"
     script:
-        "../../scripts/rule_enrichment.py"
+        "../../scripts/rules/rule_enrichment.py"

@@ -19,7 +19,7 @@ rule ahba_cache:
     conda:
         "../../envs/expression.yaml"
     script:
-        "../../scripts/rule_ahba_cache.py"
+        "../../scripts/rules/rule_ahba_cache.py"
 
 
 # Probe filtering and one-probe-per-gene selection need no atlas: done once and
@@ -44,7 +44,7 @@ rule select_probes:
     conda:
         "../../envs/expression.yaml"
     script:
-        "../../scripts/rule_select_probes.py"
+        "../../scripts/rules/rule_select_probes.py"
 
 
 rule expression:
@@ -73,4 +73,4 @@ rule expression:
     conda:
         "../../envs/expression.yaml"
     script:
-        "../../scripts/rule_expression.py"
+        "../../scripts/rules/rule_expression.py"

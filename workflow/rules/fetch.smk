@@ -23,7 +23,7 @@ rule fetch_donor:
     conda:
         "../../envs/fetch.yaml"
     script:
-        "../../scripts/rule_fetch_donor.py"
+        "../../scripts/rules/rule_fetch_donor.py"
 
 
 # RNA-seq of donor 9861 or 10021 (ahba.rnaseq) into <AHBA_DIR>/rnaseq/rnaseq_donor{id}/,
@@ -50,7 +50,7 @@ rule fetch_rnaseq:
     conda:
         "../../envs/fetch.yaml"
     script:
-        "../../scripts/rule_fetch_rnaseq.py"
+        "../../scripts/rules/rule_fetch_rnaseq.py"
 
 
 # downloads, like fetch_donor (listed in the Snakefile): never in cluster jobs

@@ -25,7 +25,7 @@ rule spins:
     conda:
         "../../envs/nulls.yaml"
     script:
-        "../../scripts/rule_spins.py"
+        "../../scripts/rules/rule_spins.py"
 
 
 # cornblath: each null parcel value is a weighted mean of parcel values; the
@@ -50,7 +50,7 @@ rule spin_weights:
     conda:
         "../../envs/nulls.yaml"
     script:
-        "../../scripts/rule_spin_weights.py"
+        "../../scripts/rules/rule_spin_weights.py"
 
 
 rule null_distance:
@@ -71,7 +71,7 @@ rule null_distance:
     conda:
         "../../envs/nulls.yaml"
     script:
-        "../../scripts/rule_null_distance.py"
+        "../../scripts/rules/rule_null_distance.py"
 
 
 rule map_nulls:
@@ -99,7 +99,7 @@ rule map_nulls:
     conda:
         "../../envs/nulls.yaml"
     script:
-        "../../scripts/rule_map_nulls.py"
+        "../../scripts/rules/rule_map_nulls.py"
 
 
 # Does the null keep the map's spatial autocorrelation? Empirical variogram of
@@ -131,4 +131,4 @@ rule variogram:
     conda:
         "../../envs/nulls.yaml"
     script:
-        "../../scripts/rule_variogram.py"
+        "../../scripts/rules/rule_variogram.py"

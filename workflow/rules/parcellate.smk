@@ -25,4 +25,4 @@ rule parcellate:
     conda:
         "../../envs/parcellate.yaml"
     script:
-        "../../scripts/rule_parcellate.py"
+        "../../scripts/rules/rule_parcellate.py"

@@ -26,4 +26,4 @@ if PRECOMPUTED:
         conda:
             "../../envs/expression.yaml"
         script:
-            "../../scripts/rule_expression_precomputed.py"
+            "../../scripts/rules/rule_expression_precomputed.py"

@@ -25,7 +25,7 @@ rule provenance:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_provenance.py"
+        "../../scripts/rules/rule_provenance.py"
 
 
 # seconds of hashing: not worth a cluster job

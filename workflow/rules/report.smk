@@ -38,7 +38,7 @@ rule map_figures:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_map_figures.py"
+        "../../scripts/rules/rule_map_figures.py"
 
 
 rule enrichment_figures:
@@ -73,7 +73,7 @@ rule enrichment_figures:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_enrichment_figures.py"
+        "../../scripts/rules/rule_enrichment_figures.py"
 
 
 rule versions:
@@ -95,7 +95,7 @@ rule versions:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_versions.py"
+        "../../scripts/rules/rule_versions.py"
 
 
 rule methods:
@@ -119,4 +119,4 @@ rule methods:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/rule_methods.py"
+        "../../scripts/rules/rule_methods.py"

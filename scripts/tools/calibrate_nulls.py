@@ -22,16 +22,14 @@ Outputs in ``--out`` (``--prefix`` default ``calibration``):
 
 Usage (full study, tens of minutes on 2 cores)::
 
-    nice python scripts/calibrate_nulls.py --out docs
-    python scripts/calibrate_nulls.py --n-fields 10 --n-genes 300 \
+    nice python scripts/tools/calibrate_nulls.py --out docs
+    python scripts/tools/calibrate_nulls.py --n-fields 10 --n-genes 300 \
         --n-perm 200 --sigmas 35 --out /tmp/cal        # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,10 +38,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itx import compat, nulls  # noqa: E402
-from itx.association import _parametric_p, correlate_genes  # noqa: E402
-from itx.tables import atomic_path, write_tsv  # noqa: E402
+from itx import compat, nulls
+from itx.association import _parametric_p, correlate_genes
+from itx.tables import atomic_path, write_tsv
 
 #: The real DK table (abagen, 83 regions x 15,633 genes; see the data README).
 DEFAULT_EXPRESSION = "/work/shared/data/ahba_parcellated/dk83_genes15633_abagen.csv"

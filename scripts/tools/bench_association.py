@@ -18,23 +18,21 @@ N null maps (default 10,000) and 7 gene sets, times
 Synthetic data (seeded); the null maps are random permutations of the map,
 which have the shape and rank structure of parcel spins.
 
-Usage: python scripts/bench_association.py [--n-perm N] [--atlases dk83 schaefer400]
+Usage: python scripts/tools/bench_association.py [--n-perm N] [--atlases dk83 schaefer400]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import tracemalloc
 
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itx import pls  # noqa: E402
-from itx.association import correlate_genes  # noqa: E402
+from itx import pls
+from itx.association import correlate_genes
 
 N_GENES = 15633
 ATLASES = {"dk83": 83, "schaefer400": 400}

@@ -16,7 +16,7 @@ that every run finds them in the page cache alike.
 
 Usage::
 
-    .venv/bin/python scripts/bench_expression.py --data-dir /tmp/ahba_full --generate
+    .venv/bin/python scripts/tools/bench_expression.py --data-dir /tmp/ahba_full --generate
 
 ``--generate`` writes full-size AHBA-format donors there first if absent
 (itx.demo: all 3,702 real wells, padded to the real 58,692 probes, values
@@ -33,13 +33,11 @@ import sys
 import time
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
 ATLASES = ("surface", "volume")
 CACHE_JOBS = 1
 
 
 def _build(args):
-    sys.path.insert(0, str(SCRIPTS))
     from itx import cache
 
     data_dir, cache_dir, donor = args
@@ -52,7 +50,6 @@ def _child(step: str, data_dir: Path, cache_dir: Path, atlas_kind: str, out: Pat
     """One measured run, in its own process; writes timing JSON + result pickle."""
     import resource
 
-    sys.path.insert(0, str(SCRIPTS))
     import pandas as pd
 
     from itx import atlas as atlases
@@ -135,7 +132,6 @@ def main(argv=None) -> int:
     global CACHE_JOBS
     CACHE_JOBS = max(1, args.cache_jobs)
 
-    sys.path.insert(0, str(SCRIPTS))
     from itx import demo
 
     micro = args.data_dir / "microarray"

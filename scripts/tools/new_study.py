@@ -25,7 +25,7 @@ Examples
 
     make study NAME=mdd                           # studies/mdd
     make study NAME=mdd_vasa FROM=studies/mdd     # a variant of it
-    python3 scripts/new_study.py /data/projects/mdd --module
+    python3 scripts/tools/new_study.py /data/projects/mdd --module
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 #: the checkout this script belongs to
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 #: the fully commented template of a study's config
 TEMPLATE = CHECKOUT / "config" / "study.yaml"
 #: columns of the maps sheet, in README order ("Maps sheet")
@@ -147,7 +147,7 @@ def module_snakefile(checkout: Path) -> str:
     """
     snakefile = checkout / "workflow" / "Snakefile"
     return f'''# This study uses the imaging transcriptomics workflow as a Snakemake module, as
-# `snakedeploy deploy-workflow` sets it up (written by scripts/new_study.py).
+# `snakedeploy deploy-workflow` sets it up (written by scripts/tools/new_study.py).
 # Run it from the study folder:  {checkout}/.venv/bin/snakemake --cores 4
 # The config below is the study's own; the module does not read another.
 
@@ -228,7 +228,7 @@ loads `{CHECKOUT}/workflow/Snakefile`). Run it from this folder:
 """
     return f"""# Study {name}
 
-Imaging transcriptomics study made with `make study` (scripts/new_study.py).
+Imaging transcriptomics study made with `make study` (scripts/tools/new_study.py).
 {copied}
 - `config/config.yaml`: the study's choices; every key is commented there.
 - `config/maps.tsv`: one row per brain map (README of the workflow, "Maps sheet");
