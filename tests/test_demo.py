@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from itx import demo
+from itx import demo, demo_files
 
 AHBA_PROBE_COLS = ["probe_id", "probe_name", "gene_id", "gene_symbol",
                    "gene_name", "entrez_id", "chromosome"]
@@ -91,19 +91,25 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 
 def test_no_temporary_files_left(small_demo):
     out, _ = small_demo
-    assert not [p for p in Path(out).rglob("*") if ".tmp" in p.name]
+    # itx.tables.atomic_path writes ".<name>.<random>.part" beside the target
+    assert not [p for p in Path(out).rglob("*") if p.name.endswith((".part", ".tmp"))]
 
 
-def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+def test_matrix_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "x.csv"
     target.write_text("old\n")
+    calls = []
 
-    def broken(fh):
-        fh.write(b"half a fi")
-        raise RuntimeError("killed")
+    def broken(block):  # the first chunk is written, the second fails
+        calls.append(len(block))
+        if len(calls) > 1:
+            raise RuntimeError("killed")
+        return demo_files._format_pacall(block)
 
+    ids = 1_000_000 + np.arange(5)
     with pytest.raises(RuntimeError):
-        demo._atomic_write(target, broken)
+        demo_files._write_matrix(target, ids, np.ones((5, 3), np.uint8), broken, chunk=2)
+    assert calls == [2, 2]
     assert target.read_text() == "old\n"  # old content intact
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
 

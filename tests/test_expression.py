@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import build_demo_cache
 from itx import atlas as atlases
 from itx import demo, expression
-from conftest import build_demo_cache
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,7 @@ def test_null_distributions(tmp_path, rng):
     a = figures.plot_null_distributions(obs.iloc[:2], nulls, tmp_path / "a.png")
     b = figures.plot_null_distributions(obs, nulls, tmp_path / "b.png",
                                         p_values=p, ncols=2)
-    (ha, wa), (hb, wb) = _read(a), _read(b)
+    (ha, _), (hb, _) = _read(a), _read(b)
     assert hb > 2 * ha  # 3 rows vs 1 row
 
 
@@ -251,3 +251,23 @@ def test_region_maps_grid_and_volume_maps(tmp_path):
     with pytest.raises(ValueError, match="no map"):
         figures.plot_region_maps_grid(table.iloc[:, :0].assign(c=np.nan), surf["image"],
                                       tmp_path / "x.png")
+
+
+# ------------------------------------------------------------- figure helper
+
+def test_new_figure_and_save_png(tmp_path):
+    fig = figures.new_figure(2.0, 1.5)
+    assert fig.dpi == figures.DPI
+    fig.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+    out = figures.save_png(fig, tmp_path / "sub" / "f.png")
+    assert out == tmp_path / "sub" / "f.png"
+    assert _read(out) == (180, 240)  # 1.5 x 2 inches at 120 dpi
+    # the resolution is the figure's own unless given; nothing temporary is left
+    small = figures.new_figure(2.0, 1.5, dpi=50)
+    small.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+    assert _read(figures.save_png(small, tmp_path / "s.png")) == (75, 100)
+    assert _read(figures.save_png(small, tmp_path / "b.png", dpi=100)) == (150, 200)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["b.png", "f.png", "s.png", "sub"]
+    with pytest.raises(ValueError, match=r"\.png file"):
+        figures.save_png(fig, tmp_path / "f.pdf")
+    assert not (tmp_path / "f.pdf").exists()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from itx import genesets
-from itx.fetch import ChecksumError, DownloadError
+from itx.download import ChecksumError, DownloadError
 from itx.genesets import (
     BUILTIN_COLLECTIONS,
     alias_table,

@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import build_demo_cache, copy_checkout
 from itx import atlas as atlases
 from itx import compat, demo, expression
-from conftest import build_demo_cache
 from test_expression import OPTION_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -595,9 +595,6 @@ def test_legacy_reference_never_imported_itx(legacy_run):
 # ---------------------------------------------------------------------------
 # the demo workflow on each stack, every table under results/ cell by cell
 # ---------------------------------------------------------------------------
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
-                                "__pycache__", ".pytest_cache", "report.html")
-
 #: cells the two stacks compute differently by design: (file glob under
 #: results/, column glob, rtol, reason, when). A differing column must stay
 #: within rtol of the largest |value| of its column (rtol None: any value);
@@ -699,19 +696,17 @@ def compare_other(legacy_file, new_file):
 
 
 @pytest.fixture(scope="module")
-def demo_runs(legacy_venv, tmp_path_factory, legacy_report):
-    """The demo DAG run by the legacy venv's snakemake and by the current one."""
-    runs = {}
-    for stack, bin_dir in (("legacy", legacy_venv / "bin"),
-                           ("current", Path(sys.executable).parent)):
-        work = tmp_path_factory.mktemp(f"demo_{stack}") / "repo"
-        shutil.copytree(ROOT, work, ignore=IGNORE)
-        res, seconds = run_demo(work, bin_dir / "snakemake", env=_demo_env(bin_dir))
-        _REPORT["demo"][f"{stack}_seconds"] = round(seconds, 1)
-        assert res.returncode == 0, (f"demo failed on the {stack} stack:\n"
-                                     + res.stdout[-3000:] + res.stderr[-8000:])
-        runs[stack] = work / "results"
-    return runs
+def demo_runs(legacy_venv, tmp_path_factory, legacy_report, demo_checkout):
+    """The demo DAG run by the legacy venv's snakemake, and by the current one
+    (the session's demo run, shared with tests/test_workflow.py)."""
+    bin_dir = legacy_venv / "bin"
+    work = copy_checkout(tmp_path_factory.mktemp("demo_legacy") / "repo")
+    res, seconds = run_demo(work, bin_dir / "snakemake", env=_demo_env(bin_dir))
+    _REPORT["demo"]["legacy_seconds"] = round(seconds, 1)
+    _REPORT["demo"]["current_seconds"] = float((demo_checkout / ".demo_seconds").read_text())
+    assert res.returncode == 0, ("demo failed on the legacy stack:\n"
+                                 + res.stdout[-3000:] + res.stderr[-8000:])
+    return {"legacy": work / "results", "current": demo_checkout / "results"}
 
 
 @pytest.mark.slow

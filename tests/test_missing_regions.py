@@ -16,9 +16,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from itx import analysis, association, celltypes, coverage, figures, nullmaps, nulls, pls
+from itx import (
+    analysis,
+    association,
+    celltypes,
+    coverage,
+    figures,
+    nullmaps,
+    nulls,
+    pls,
+    surrogates,
+)
 from itx import atlas as atlases
-from itx import surrogates
 
 N_PERM = 50
 SEED = 11
@@ -104,9 +113,10 @@ def _pattern(dk, scope, kind):
 
 
 def _null_maps(sc, values, method, sub_method="permute", name="m"):
+    artefacts = {"spins": sc["index"].get(method), "distance": sc["dist"],
+                 "weights": sc["weights"]}
     return nullmaps.null_maps(values, sc["info"], method, N_PERM, SEED,
-                              subcortex_method=sub_method, index=sc["index"].get(method),
-                              dist=sc["dist"], weights=sc["weights"], name=name)
+                              subcortex_method=sub_method, artefacts=artefacts, name=name)
 
 
 # ------------------------------------------------------------ independent computations
@@ -461,7 +471,8 @@ def test_zero_null_low_level_functions():
     info = pd.DataFrame({"id": [1, 2, 3], "label": list("abc"), "hemisphere": "L",
                          "structure": "cortex", "region": ["L_a", "L_b", "L_c"]})
     with pytest.raises(ValueError, match="n_perm"):
-        nullmaps.null_maps(np.zeros(3), info, "alexander_bloch", 0, 0, index=np.zeros((3, 0), int))
+        nullmaps.null_maps(np.zeros(3), info, "alexander_bloch", 0, 0,
+                           artefacts={"spins": np.zeros((3, 0), int)})
     with pytest.raises(ValueError, match="n_perm = 0"):
         association.correlate_genes(x, y, np.zeros((12, 0)))
 
@@ -517,7 +528,8 @@ def test_too_few_regions_raise_clear_errors(dk, scopes, expression):
     vals[sub[:2]] = 1.0, 3.0
     with pytest.raises(ValueError, match="subcortex block.*subcortex_method to 'permute'"):
         nullmaps.null_maps(vals, info, "alexander_bloch", N_PERM, SEED, subcortex_method="burt2020",
-                           index=cs["index"]["alexander_bloch"], dist=cs["dist"], name="x")
+                           artefacts={"spins": cs["index"]["alexander_bloch"],
+                                      "distance": cs["dist"]}, name="x")
 
 
 def test_report_null_use_messages(caplog):

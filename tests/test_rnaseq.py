@@ -23,11 +23,11 @@ import pytest
 import yaml
 from scipy import stats
 
+from conftest import copy_checkout
 from itx import cache, demo, expression, fetch
 from itx.fetch import (
     DONORS,
     RNASEQ_FILES,
-    ChecksumError,
     DonorArchiveError,
     DownloadError,
     fetch_donor,
@@ -402,7 +402,8 @@ def small_selection(small_dir):
 
 
 def test_select_probes_rnaseq_equals_abagen(small_dir, small_selection, monkeypatch):
-    from abagen import datasets, io as aio, probes_, samples_
+    from abagen import datasets, probes_, samples_
+    from abagen import io as aio
     from abagen.utils import first_entry, flatten_dict
 
     # abagen's own steps, in get_expression_data's order, on the same files
@@ -612,17 +613,13 @@ def test_rules_fetch_rnaseq_and_select_probes_run_on_the_demo(tmp_path):
     fetch_rnaseq (generated RNA-seq standing in for the server), ahba_cache and
     select_probes with probe_selection 'rnaseq'."""
     work = tmp_path / "repo"
-    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo", "__pycache__",
-        ".pytest_cache"))
+    copy_checkout(work)
     text = repo_config(rnaseq=("false", "true"), probe_selection=("diff_stability", "rnaseq"),
                        samples_per_donor=("100", "20"))
     (work / "config" / "config.yaml").write_text(text)
     cfg = yaml.safe_load(text)
     key = expression.selection_key(
-        {k: cfg["expression"][k] for k in ("ibf_threshold", "probe_selection", "donor_probes",
-                                           "lr_mirror", "corrected_mni", "reannotated",
-                                           "sample_norm")}, cfg["ahba"]["donors"])
+        {k: cfg["expression"][k] for k in expression.SELECTION_OPTIONS}, cfg["ahba"]["donors"])
     target = f"resources/ahba/demo/selection/{key}/selection.json"
     res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", target],
                          cwd=work, capture_output=True, text=True, timeout=1200)

@@ -3,7 +3,7 @@
 tests/slurm/cluster.sh installs the Debian packages (apt-get, root), starts munged,
 MariaDB, slurmdbd, slurmctld and slurmd, and stops exactly the PIDs it recorded.
 The workflow runs with the project's own SLURM profile (workflow/profiles/slurm),
-as README "Running on a cluster" says, in temporary copies of the repository, next
+as docs/cluster.md "Running on a cluster" says, in temporary copies of the repository, next
 to a local run of the same copy; the results must be byte-identical. A broken map
 run through the executor must fail, and fail in sacct too.
 
@@ -14,7 +14,6 @@ import fcntl
 import getpass
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 BASE = Path(os.environ.get("ITX_SLURM_BASE", "/tmp/itx-slurm"))
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
-                                "__pycache__", ".pytest_cache")
 PER_MAP_RULES = {"parcellate", "association", "enrichment", "map_figures", "enrichment_figures"}
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -91,8 +90,7 @@ def _cluster_session(env):
 
 def _copy(tmp, name):
     work = tmp / name
-    shutil.copytree(ROOT, work, ignore=IGNORE)
-    return work
+    return copy_checkout(work)
 
 
 def _snakemake(work, env, *args):

@@ -19,12 +19,13 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+import conftest
+from conftest import job_counts, run_snakemake
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "config" / "study.yaml"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 NEW_STUDY = ROOT / "scripts" / "tools" / "new_study.py"
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
-                                "studies", "__pycache__", ".pytest_cache")
 SHARED = ROOT.parent / "shared" / "data"
 ENIGMA_MDD = SHARED / "enigma" / "summary_statistics" / "mddadult_case-controls_CortThick.csv"
 # the jobs that make the shared downloads and caches under resources_dir
@@ -43,29 +44,12 @@ def new_study(*args, cwd, script=NEW_STUDY):
 
 
 def snakemake(cwd, *args, timeout=900):
-    return run([sys.executable, "-m", "snakemake", "--cores", "2", *map(str, args)], cwd=cwd,
-               timeout=timeout)
-
-
-def job_counts(res):
-    """Rule -> job count from Snakemake's 'Job stats' table (the run's plan)."""
-    output = res.stdout + res.stderr
-    assert "Job stats:" in output or "Nothing to be done" in output, output[-3000:]
-    counts = {}
-    for line in output.split("Job stats:", 1)[-1].splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-        elif counts and not line.strip():
-            break
-    return counts
+    return run_snakemake(cwd, *map(str, args), timeout=timeout)
 
 
 def copy_checkout(dest):
     """A copy of the checkout (no outputs, no downloads) with the suite's .venv linked in."""
-    shutil.copytree(ROOT, dest, ignore=IGNORE)
-    (dest / ".venv").symlink_to(ROOT / ".venv")
-    return dest
+    return conftest.copy_checkout(dest, venv=True)
 
 
 def tree_state(folder, skip=()):
@@ -135,9 +119,9 @@ def template_keys(text):
 
 
 def readme_sheet_columns():
-    """The maps sheet's columns, from README's "Maps sheet" table."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Maps sheet", 1)[1].split("\n## ", 1)[0]
+    """The maps sheet's columns, from the "Maps sheet" table of config/README.md."""
+    text = (ROOT / "config" / "README.md").read_text()
+    section = text.split("\n## Maps sheet\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE)
 
 
@@ -307,7 +291,7 @@ def test_module_flag_writes_a_snakedeploy_style_snakefile(tmp_path):
 
 def test_make_study(tmp_path):
     work = tmp_path / "repo"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
+    conftest.copy_checkout(work)
     res = run(["make", "study"], cwd=work)
     assert res.returncode != 0 and "make study NAME=<name>" in res.stderr
     # some systems export NAME (WSL: the host name); only the command line counts
@@ -415,7 +399,8 @@ def generated_enigma_table(path):
     info = atlas.load_atlas("dk", {"builtin": "desikan_killiany"}).info
     cortex = info[info["structure"] == "cortex"]
     rng = np.random.default_rng(11)
-    d = np.round(np.linspace(-0.15, 0.05, len(cortex)) + rng.normal(scale=0.03, size=len(cortex)), 3)
+    d = np.round(np.linspace(-0.15, 0.05, len(cortex))
+                 + rng.normal(scale=0.03, size=len(cortex)), 3)
     pd.DataFrame({"CorticalThickness": "MDDadult_casevsCN", "Structure": cortex["region"],
                   "d_icv": d, "se_icv": 0.03}).to_csv(path, index=False)
     return path

@@ -514,82 +514,6 @@ def test_permute_within_uniform():
         assert frac == pytest.approx(1 / 3, abs=0.02)
 
 
-# ---------------------------------------------------------------------------
-# combining cortex and subcortex nulls
-# ---------------------------------------------------------------------------
-
-
-def test_combine_index_nulls_translates_indices():
-    rng = np.random.default_rng(0)
-    ctx = ["L_a", "L_b", "L_c", "L_d"]
-    sub = ["L_thal", "L_caud", "B_bs"]
-    n_perm = 25
-    idx_ctx = np.argsort(rng.random((4, n_perm)), axis=0)
-    idx_ctx[1, 3] = -1
-    idx_sub = S.permute_within(["s", "s", "b"], n_perm, seed=1)
-    order = ["L_caud", "L_a", "B_bs", "L_d", "L_thal", "L_c", "L_b"]
-    y = {r: float(k) for k, r in enumerate(order)}
-    y_ord = np.array([y[r] for r in order])
-    out = S.combine_index_nulls([(ctx, idx_ctx), (sub, idx_sub)], order)
-    assert out.shape == (7, n_perm)
-    for j in range(n_perm):
-        for k, r in enumerate(order):
-            part, local = (ctx, idx_ctx) if r in ctx else (sub, idx_sub)
-            i = part.index(r)
-            src = local[i, j]
-            if src == -1:
-                assert out[k, j] == -1
-            else:
-                assert y_ord[out[k, j]] == y[part[src]]
-    # default order = concatenation; dropping a region turns indices into -1
-    out2 = S.combine_index_nulls([(ctx, idx_ctx)], ["L_a", "L_b"])
-    assert set(np.unique(out2)) <= {-1, 0, 1}
-    with pytest.raises(ValueError, match="different numbers"):
-        S.combine_index_nulls([(ctx, idx_ctx), (sub, idx_sub[:, :3])])
-    with pytest.raises(ValueError, match="more than one part"):
-        S.combine_index_nulls([(ctx, idx_ctx), (ctx, idx_ctx)])
-    with pytest.raises(ValueError, match="no null"):
-        S.combine_index_nulls([(ctx, idx_ctx)], ["L_a", "R_x"])
-    with pytest.raises(ValueError, match="integer"):
-        S.combine_index_nulls([(ctx, idx_ctx.astype(float))])
-
-
-def test_combine_value_nulls():
-    a = np.arange(6.0).reshape(2, 3)
-    b = -np.arange(9.0).reshape(3, 3)
-    out = S.combine_value_nulls([(["x", "y"], a), (["p", "q", "r"], b)], ["q", "x", "r", "y", "p"])
-    np.testing.assert_array_equal(out, np.vstack([b[1], a[0], b[2], a[1], b[0]]))
-    np.testing.assert_array_equal(S.combine_value_nulls([(["x", "y"], a), (["p", "q", "r"], b)]),
-                                  np.vstack([a, b]))
-    with pytest.raises(ValueError, match="regions but an array"):
-        S.combine_value_nulls([(["x"], a)])
-
-
-# ---------------------------------------------------------------------------
-# cache files
-# ---------------------------------------------------------------------------
-
-
-def test_save_load_nulls(tmp_path):
-    idx = S.permute_within(["a", "a", None, "b", "b"], 10, seed=0)
-    p = S.save_nulls(tmp_path / "n" / "idx.npz", idx, ["r1", "r2", "r3", "r4", "r5"], "permute", 0)
-    back = S.load_nulls(p)
-    assert back.is_index and back.method == "permute" and back.seed == 0
-    np.testing.assert_array_equal(back.nulls, idx)
-    assert back.regions == ["r1", "r2", "r3", "r4", "r5"]
-    vals = np.random.default_rng(0).normal(size=(3, 4))
-    vals[1, 2] = np.nan
-    p2 = S.save_nulls(tmp_path / "v.npz", vals, [3, 1, 2], "moran", 5)
-    back2 = S.load_nulls(p2)
-    assert not back2.is_index and back2.regions == [3, 1, 2]
-    np.testing.assert_array_equal(back2.nulls, vals)
-    assert not list(tmp_path.glob("*.part"))
-    with pytest.raises(ValueError, match="npz"):
-        S.save_nulls(tmp_path / "v.npy", vals, [3, 1, 2], "moran", 5)
-    with pytest.raises(ValueError, match="lie in"):
-        S.save_nulls(tmp_path / "w.npz", idx + 5, list("abcde"), "permute", 0)
-
-
 def test_add_region_names_roundtrip_for_groups(dk):
     # the group labels the lead will use for subcortex: hemisphere x structure
     info = add_region_names(dk.info[["id", "label", "hemisphere", "structure"]])
@@ -636,9 +560,12 @@ def test_real_enigma_thickness_cortex_subcortex(dk):
     assert y_sub.notna().all()
     idx_sub = S.permute_within(sub["hemisphere"].tolist(), 200, seed=1)
     null_sub = y_sub.to_numpy()[idx_sub]
+    # cortex and subcortex null columns paired, rows in atlas order
     order = info["region"][info["region"].isin(set(ctx["region"]) | set(sub["region"]))].tolist()
-    both = S.combine_value_nulls([(ctx["region"].tolist(), surr),
-                                  (sub["region"].tolist(), null_sub)], order)
+    pos = {r: k for k, r in enumerate(order)}
+    both = np.full((len(order), 200), np.nan)
+    both[[pos[r] for r in ctx["region"]]] = surr
+    both[[pos[r] for r in sub["region"]]] = null_sub
     assert both.shape == (82, 200) and np.isfinite(both).all()
     k = order.index("R_hippocampus")
     j = sub["region"].tolist().index("R_hippocampus")

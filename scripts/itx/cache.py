@@ -20,23 +20,26 @@ memory) and stored as float64, so the cached values are bit for bit what
 abagen would compute from the CSVs. float32 would not do: the real files
 print about 15 significant digits, which float32 cannot hold.
 
-Every file is written under a temporary name and renamed into place, and
-``cache.json`` comes last, so an interrupted build never looks complete.
+Every file is written under a temporary name and renamed into place
+(:func:`itx.tables.atomic_path`), and ``cache.json`` comes last, so an
+interrupted build never looks complete.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .tables import atomic_path, write_text
+
 __all__ = [
     "CACHE_VERSION",
     "CACHE_FILES",
+    "AHBA_CACHE_FILES",
     "SMALL_TABLES",
     "donor_cache_dir",
     "build_donor_cache",
@@ -53,6 +56,9 @@ SMALL_TABLES = ("Probes.csv", "SampleAnnot.csv", "Ontology.csv")
 
 #: Every file of a complete donor cache (``cache.json`` is written last).
 CACHE_FILES = ("microarray.npy", "pacall.npy", "probe_ids.npy") + SMALL_TABLES + ("cache.json",)
+
+#: The same, under the name the workflow's DAG uses (``<ahba>/cache/donor{id}/<file>``).
+AHBA_CACHE_FILES = CACHE_FILES
 
 _CHUNK_ROWS = 2048  # rows per read_csv chunk: ~16 MB of float64 for 1,000 samples
 
@@ -74,11 +80,6 @@ def donor_cache_dir(cache_dir, donor) -> Path:
     return Path(cache_dir) / f"donor{donor}"
 
 
-def _tmp(path: Path) -> Path:
-    # hidden, beside the target (same filesystem, so os.replace is atomic)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def _count_rows(csv: Path) -> int:
     """Number of lines (a last line without a newline counts too)."""
     n, last = 0, b"\n"
@@ -97,9 +98,8 @@ def _parse_matrix(csv: Path, out: Path, dtype, n_samples: int, kind: str) -> np.
     # counting lines first (a fast byte scan) fixes the .npy shape, so parsed
     # chunks go straight to their final place and memory stays at one chunk
     n_rows = _count_rows(csv)
-    tmp = _tmp(out)
     ids = np.empty(n_rows, np.int64)
-    try:
+    with atomic_path(out) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n_rows, n_samples))
         done = 0
         for chunk in pd.read_csv(csv, header=None, index_col=0, chunksize=_CHUNK_ROWS):
@@ -134,33 +134,18 @@ def _parse_matrix(csv: Path, out: Path, dtype, n_samples: int, kind: str) -> np.
                 "Delete the donor folder and fetch it again"
             )
         mm.flush()
-        del mm
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        del mm  # the map is closed before the file takes its final name
     return ids
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = _tmp(path)
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
 
 
 def _copy(src: Path, dst: Path) -> None:
-    tmp = _tmp(dst)
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def build_donor_cache(donor_folder, out_dir) -> Path:
@@ -220,9 +205,7 @@ def build_donor_cache(donor_folder, out_dir) -> Path:
         "source": {name: (src / name).stat().st_size
                    for name in ("MicroarrayExpression.csv", "PACall.csv") + SMALL_TABLES},
     }
-    tmp = _tmp(out / "cache.json")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, out / "cache.json")
+    write_text(json.dumps(meta, indent=1) + "\n", out / "cache.json")
     return out
 
 

@@ -12,7 +12,40 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["coverage_table", "coverage_summary"]
+__all__ = ["coverage_summary", "coverage_table", "region_use"]
+
+
+def region_use(regions, map_values, expression) -> pd.DataFrame:
+    """Which of `regions` enter a test: those with a map value and expression.
+
+    The one definition of a usable region, shared by the tests
+    (:func:`itx.analysis.align`), the coverage table and the figures, so the
+    regions a figure shows are the ones the statistics used.
+
+    Parameters
+    ----------
+    regions : sequence of str
+        Regions to classify (the analysis scope, or every atlas region).
+    map_values : pandas.Series
+        The map's value per region, indexed by region name; NaN = no value.
+    expression : pandas.DataFrame
+        Region x gene expression, indexed by region name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by `regions`: ``has_map_value``, ``has_expression`` (a value
+        for every gene) and ``used`` (both), all bool. A region missing from
+        `map_values` or `expression` has no value there.
+    """
+    index = pd.Index([str(r) for r in regions], name="region")
+    values = pd.Series(np.asarray(map_values, dtype=float),
+                       index=[str(r) for r in map_values.index])
+    has_map = np.isfinite(values.reindex(index).to_numpy(float))
+    expr = expression.set_axis([str(r) for r in expression.index], axis=0)
+    has_expr = expr.notna().all(axis=1).reindex(index).fillna(False).to_numpy(bool)
+    return pd.DataFrame({"has_map_value": has_map, "has_expression": has_expr,
+                         "used": has_map & has_expr}, index=index)
 
 
 def coverage_table(map_table, scope_regions, expression, counts=None):
@@ -44,16 +77,16 @@ def coverage_table(map_table, scope_regions, expression, counts=None):
     scope = {str(r) for r in scope_regions}
     out["in_scope"] = out["region"].isin(scope)
     out["map_value"] = map_table["value"].astype(float).to_numpy()
-    out["has_map_value"] = np.isfinite(out["map_value"].to_numpy())
+    expr = expression.set_index(expression["region"].astype(str)).drop(columns="region")
+    use = region_use(out["region"], out.set_index("region")["map_value"], expr)
+    out["has_map_value"] = use["has_map_value"].to_numpy()
     if counts is not None:
         n = counts.set_index(counts["region"].astype(str))["total"]
         out["n_samples"] = n.reindex(out["region"]).fillna(0).astype(int).to_numpy()
     else:
         out["n_samples"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    expr = expression.set_index(expression["region"].astype(str)).drop(columns="region")
-    has = expr.notna().all(axis=1).reindex(out["region"]).fillna(False)
-    out["has_expression"] = has.to_numpy(bool)
-    out["used"] = out["in_scope"] & out["has_map_value"] & out["has_expression"]
+    out["has_expression"] = use["has_expression"].to_numpy()
+    out["used"] = out["in_scope"].to_numpy() & use["used"].to_numpy()
     reasons = []
     for row in out.itertuples():
         why = []

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .tables import atomic_path
 from . import compat
+from .tables import atomic_path
 
 LGR = logging.getLogger(__name__)
 
@@ -644,7 +644,7 @@ def _process(atlas, atlas_info, data_dir, donors, selection, opts):
     """The atlas-dependent body of :func:`process_ahba` (options already checked)."""
     compat.patch_abagen()
     from abagen import correct, images, reporting, samples_, utils
-    from abagen.allen import _interpolate_missing, _match_centroids, _get_weights
+    from abagen.allen import _get_weights, _interpolate_missing, _match_centroids
     from abagen.utils import first_entry
 
     # abagen tells surfaces from volumes by string suffix

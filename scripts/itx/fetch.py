@@ -1,27 +1,29 @@
-"""Download, verify and unpack Allen Human Brain Atlas (AHBA) donor archives.
+"""AHBA donor archives: find, download, verify and unpack them where abagen reads them.
 
 abagen can download the AHBA itself, but it does not check what it gets: a
 truncated 400 MB zip only surfaces later as "unknown archive file format", and
 an interrupted extraction leaves a half-filled donor folder that abagen then
-treats as present. This module does the download itself and only ever puts a
-*complete* donor folder where abagen looks for it::
+treats as present. This module fetches the archives itself (through the
+download client :mod:`itx.download`) and only ever puts a *complete* donor
+folder where abagen looks for it::
 
     <data_dir>/microarray/normalized_microarray_donor{id}/
         MicroarrayExpression.csv  PACall.csv  Probes.csv
         SampleAnnot.csv  Ontology.csv
 
-Every step writes to a temporary name beside its destination and renames into
-place only when the result has been verified, so an interrupted run leaves
-either nothing or a finished result. Each donor is handled under an
-exclusive lock (``fcntl.flock`` on a hidden ``.lock`` file, removed on
-release); after a hard kill (SIGKILL, power loss) the next run, holding the
-lock, resumes the hidden partial download (``.<zip>.part``, HTTP Range with
-If-Range) or deletes it, and deletes any other leftover temporary file or
-folder of that donor.
+The donors, their Allen file ids and archive sizes and the file names are in
+:mod:`itx.catalog` (re-exported here). Every step writes to a temporary name
+beside its destination and renames into place only when the result has been
+verified, so an interrupted run leaves either nothing or a finished result.
+Each donor is handled under an exclusive lock; after a hard kill (SIGKILL,
+power loss) the next run, holding the lock, resumes the hidden partial
+download (``.<zip>.part``, HTTP Range with If-Range) or deletes it, and
+deletes any other leftover temporary file or folder of that donor.
 
-An optional lock file (JSON, e.g. ``resources/ahba/allen/ahba.lock.json``)
-records the size and SHA-256 of each archive the first time it is fetched
-and verified; later fetches must match it (see :func:`fetch_donor`).
+An optional lock file (JSON, e.g. ``resources/ahba/allen/ahba.lock.json``,
+:class:`itx.download.LockFile`) records the size and SHA-256 of each archive
+the first time it is fetched and verified; later fetches must match it (see
+:func:`fetch_donor`).
 
 The donor data can come from the Allen API (default), from a mirror URL
 template, or from a local folder holding zips or unpacked donors
@@ -39,30 +41,45 @@ which abagen's ``probe_selection='rnaseq'`` reads from::
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import errno
-import fcntl
-import hashlib
-import json
 import logging
 import os
 import shutil
-import secrets
 import stat
-import sys
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import MappingProxyType
-from typing import Mapping, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import requests
+from .catalog import (
+    AHBA_FILES,
+    AHBA_URL,
+    DATASETS,
+    DONOR_IDS,
+    DONORS,
+    RNASEQ_DONOR_IDS,
+    RNASEQ_FILES,
+    Donor,
+)
+from .download import (
+    ChecksumError,
+    DownloadError,
+    LockFile,
+    download,
+    exclusive_lock,
+    file_matches,
+    is_url,
+    read_lock_file,
+    remove_path,
+    staged_dir,
+)
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "AHBA_URL",
+    "AHBA_FILES",
     "DONORS",
     "DONOR_IDS",
     "EXPECTED_FILES",
@@ -87,112 +104,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Official download URL; ``{file_id}`` is the donor's well-known-file id.
-AHBA_URL = "https://human.brain-map.org/api/v2/well_known_file_download/{file_id}"
-
-#: The five CSVs abagen reads from each donor folder.
-EXPECTED_FILES = (
-    "MicroarrayExpression.csv",
-    "PACall.csv",
-    "Probes.csv",
-    "SampleAnnot.csv",
-    "Ontology.csv",
-)
-
-#: The five CSVs abagen's RNA-seq reader expects in each RNA-seq donor folder
-#: (abagen 0.1.3 ``datasets.fetch_rnaseq``; its ``rnaseq`` probe selection
-#: reads RNAseqTPM.csv and SampleAnnot.csv, the rest must merely exist).
-RNASEQ_FILES = (
-    "Genes.csv",
-    "Ontology.csv",
-    "RNAseqCounts.csv",
-    "RNAseqTPM.csv",
-    "SampleAnnot.csv",
-)
-
-#: The AHBA datasets this module fetches: dataset name -> its member CSVs.
-DATASETS: Mapping[str, tuple] = MappingProxyType({
-    "microarray": EXPECTED_FILES,
-    "rnaseq": RNASEQ_FILES,
-})
+#: The five CSVs abagen reads from each donor folder (:data:`itx.catalog.AHBA_FILES`).
+EXPECTED_FILES = AHBA_FILES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for progress
+_CHUNK = 1 << 20  # 1 MiB blocks when extracting
 
-
-@dataclass(frozen=True)
-class Donor:
-    """One AHBA donor and its microarray archive.
-
-    Attributes
-    ----------
-    id : str
-        Donor id as abagen uses it (e.g. ``"9861"``).
-    uid : str
-        Allen donor UID (e.g. ``"H0351.2001"``).
-    file_id : int
-        Allen well-known-file id of the normalized microarray zip.
-    size : int or None
-        Size of the official zip in bytes, where known; used to reject a
-        wrong or truncated download before it is unpacked.
-    rnaseq_file_id : int or None
-        Allen well-known-file id of the RNA-seq zip (only donors 9861 and
-        10021 were sequenced).
-    rnaseq_size : int or None
-        Size of the official RNA-seq zip in bytes, where known.
-    """
-
-    id: str
-    uid: str
-    file_id: int
-    size: Optional[int] = None
-    rnaseq_file_id: Optional[int] = None
-    rnaseq_size: Optional[int] = None
-
-    @property
-    def folder_name(self) -> str:
-        """Name of the donor folder abagen expects."""
-        return f"normalized_microarray_donor{self.id}"
-
-    @property
-    def has_rnaseq(self) -> bool:
-        """Whether the Allen Institute published RNA-seq for this donor."""
-        return self.rnaseq_file_id is not None
-
-
-#: The six AHBA donors, keyed by donor id. RNA-seq file ids as in abagen
-#: 0.1.3 (``datasets.fetch_rnaseq``); the RNA-seq zip sizes are not known
-#: here, so they are checked only against the lock file (first fetch records).
-DONORS: Mapping[str, Donor] = MappingProxyType({
-    d.id: d
-    for d in (
-        Donor("9861", "H0351.2001", 178238387, 425_988_059, rnaseq_file_id=278447594),
-        Donor("10021", "H0351.2002", 178238373, 400_957_002, rnaseq_file_id=278448166),
-        Donor("12876", "H0351.1009", 178238359),
-        Donor("14380", "H0351.1012", 178238316),
-        Donor("15496", "H0351.1015", 178238266),
-        Donor("15697", "H0351.1016", 178236545),
-    )
-})
-
-#: Donor ids in the conventional order.
-DONOR_IDS = tuple(DONORS)
-
-#: The donors with RNA-seq data.
-RNASEQ_DONOR_IDS = tuple(d.id for d in DONORS.values() if d.has_rnaseq)
-
-
-class DownloadError(OSError):
-    """A download failed for good (after retries, or with a permanent error)."""
+#: ``comment`` of the AHBA lock file (kept verbatim: existing lock files have it).
+_LOCK_COMMENT = ("AHBA archive sizes and SHA-256, recorded on first verified fetch "
+                 "(itx.fetch); later fetches must match")
 
 
 class DonorArchiveError(ValueError):
     """A donor zip is not a usable AHBA microarray archive."""
-
-
-class ChecksumError(DownloadError):
-    """A complete download has the wrong size or SHA-256."""
 
 
 # ---------------------------------------------------------------------------
@@ -302,7 +227,8 @@ class _Archive:
     @property
     def label(self) -> str:
         """How messages name it (``AHBA donor 9861``, ``AHBA RNA-seq donor 9861``)."""
-        return f"AHBA RNA-seq donor {self.id}" if self.dataset == "rnaseq" else f"AHBA donor {self.id}"
+        kind = "RNA-seq donor" if self.dataset == "rnaseq" else "donor"
+        return f"AHBA {kind} {self.id}"
 
 
 def _archive(donor: Union[str, int, Donor], dataset: str = "microarray") -> _Archive:
@@ -380,383 +306,6 @@ def is_donor_complete(folder: PathLike, dataset: str = "microarray") -> bool:
     files = dataset_files(dataset)
     folder = Path(folder)
     return folder.is_dir() and not _missing_files(folder, files)
-
-
-# ---------------------------------------------------------------------------
-# download
-# ---------------------------------------------------------------------------
-
-
-def _temp_name(dest: Path, suffix: str = ".part") -> Path:
-    # Hidden and unique per call: parallel jobs (or a leftover from a killed
-    # run) never share a temp file, and abagen never mistakes it for data.
-    return dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive ``flock`` on `lock`, deleting the file on release.
-
-    Waiting processes re-check after locking that the file they locked is
-    still the one at `lock` (it may have been deleted and re-created by the
-    previous holder), so deleting it on release is safe and no lock files
-    pile up.
-    """
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            mine = os.fstat(fd)
-            try:
-                now = os.stat(lock)
-            except FileNotFoundError:
-                now = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        try:
-            os.unlink(lock)
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
-class _Progress:
-    """A single self-overwriting progress line on stderr, throttled."""
-
-    def __init__(self, label: str, enabled: bool):
-        self.label = label
-        self.enabled = enabled
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, done: int, total: Optional[int], force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.5:
-            return
-        self._last = now
-        if total:
-            pct = 100 * done / total
-            msg = f"{self.label}: {_fmt_bytes(done)} / {_fmt_bytes(total)} ({pct:.0f}%)"
-        else:
-            msg = f"{self.label}: {_fmt_bytes(done)}"
-        sys.stderr.write("\r" + msg.ljust(70))
-        sys.stderr.flush()
-        self._shown = True
-
-    def note(self, msg: str) -> None:
-        if not self.enabled:
-            return
-        self.end()
-        sys.stderr.write(f"{self.label}: {msg}\n")
-        sys.stderr.flush()
-
-    def end(self) -> None:
-        if self._shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._shown = False
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way another attempt may fix."""
-
-
-def _parse_content_range(value: Optional[str]):
-    """Parse ``bytes start-end/total`` into (start, total-or-None), or None."""
-    if not value:
-        return None
-    try:
-        unit, rng = value.strip().split(" ", 1)
-        span, total = rng.split("/", 1)
-        start = int(span.split("-", 1)[0])
-        return start, (None if total.strip() == "*" else int(total))
-    except ValueError:
-        return None
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def download(
-    url: str,
-    dest: PathLike,
-    *,
-    expected_size: Optional[int] = None,
-    sha256: Optional[str] = None,
-    retries: int = 3,
-    timeout: float = 60,
-    progress: bool = False,
-    backoff: float = 2.0,
-    session: Optional[requests.Session] = None,
-) -> Path:
-    """Download ``url`` to ``dest`` safely: retry, resume, verify, then rename.
-
-    The body is streamed to a hidden temporary file beside ``dest``. After a
-    connection error, timeout, truncated body or HTTP 5xx/408/429 the download
-    is retried with exponential backoff; when some bytes have arrived it asks
-    for the rest with an HTTP ``Range`` request (guarded by ``If-Range`` so a
-    file that changed on the server is not spliced), and starts over if the
-    server answers ``200`` instead of ``206``. Only a complete, verified file
-    is renamed to ``dest``.
-
-    Parameters
-    ----------
-    url : str
-        http(s) URL to fetch.
-    dest : path-like
-        Final file path; its folder is created if needed. An existing file
-        is replaced only after the new one has been verified.
-    expected_size : int, optional
-        Required size in bytes. A server announcing a different size fails
-        at once (no point fetching hundreds of MB of the wrong file).
-    sha256 : str, optional
-        Required SHA-256 hex digest of the complete file.
-    retries : int, default 3
-        Further attempts after the first (so ``retries + 1`` at most).
-    timeout : float, default 60
-        Seconds to wait to connect and between received bytes (not a limit
-        on the whole transfer).
-    progress : bool, default False
-        Show a progress line on stderr.
-    backoff : float, default 2.0
-        Wait ``backoff * 2**k`` seconds before retry ``k`` (0-based); tests
-        use 0.
-    session : requests.Session, optional
-        Session to use (connection reuse, proxies, test doubles).
-
-    Returns
-    -------
-    pathlib.Path
-        ``dest``.
-
-    Raises
-    ------
-    DownloadError
-        When the file could not be fetched completely, the server answered
-        with a permanent HTTP error (e.g. 404), or the size/checksum does not
-        match. The message names the URL and the cause; no temporary file is
-        left behind.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(dest.with_name(f".{dest.name}.lock")):
-        return _download_locked(url, dest, expected_size, sha256, retries, timeout,
-                                progress, backoff, session)
-
-
-def _download_locked(url, dest: Path, expected_size, sha256, retries, timeout, progress,
-                     backoff, session) -> Path:
-    """:func:`download` while holding the lock of `dest`."""
-    # One fixed temp name per destination (the lock makes it exclusive): a
-    # partial file left by a killed run is found again, resumed or deleted.
-    tmp = dest.with_name(f".{dest.name}.part")
-    meta = dest.with_name(f".{dest.name}.part.json")
-    for stale in dest.parent.glob(f".{dest.name}.*.part"):
-        _remove(stale)  # random-named temp files of older versions of this module
-    own_session = session is None
-    sess = session or requests.Session()
-    bar = _Progress(dest.name, progress)
-    sha256 = sha256.lower().strip() if sha256 else None
-    attempts = max(0, int(retries)) + 1
-    # ETag / Last-Modified of the partial body, kept across attempts so a
-    # resume can send If-Range (the server then restarts if the file changed).
-    state = {"validator": None, "meta": meta, "url": url}
-    last_error = "no attempt made"
-    try:
-        previous = None
-        if tmp.is_file():
-            try:
-                previous = json.loads(meta.read_text())
-            except (OSError, ValueError):
-                previous = None
-        if previous and previous.get("url") == url and previous.get("validator"):
-            # left by a killed run: resume, guarded by If-Range with the
-            # validator of those bytes (the server restarts if the file changed)
-            state["validator"] = previous["validator"]
-            log.info("resuming %s from %d bytes left by an earlier run", url, tmp.stat().st_size)
-        else:
-            # Create (or empty) the temp file so "append" below always has a target.
-            open(tmp, "wb").close()
-            meta.unlink(missing_ok=True)
-        for attempt in range(attempts):
-            if attempt:
-                delay = backoff * 2 ** (attempt - 1)
-                bar.note(f"retry {attempt}/{attempts - 1} in {delay:.0f} s ({last_error})")
-                log.info("retrying %s in %.1f s: %s", url, delay, last_error)
-                if delay > 0:
-                    time.sleep(delay)
-            try:
-                _attempt(sess, url, tmp, expected_size, timeout, bar, state)
-            except _Retry as exc:
-                last_error = str(exc)
-                continue
-            # Complete transfer: verify before it may take the final name.
-            size = tmp.stat().st_size
-            if expected_size is not None and size != expected_size:
-                raise ChecksumError(
-                    f"download of {url} has {size} bytes, expected {expected_size}; "
-                    "the server or mirror serves a different file"
-                )
-            if sha256 is not None:
-                got = _sha256_file(tmp)
-                if got != sha256:
-                    raise ChecksumError(
-                        f"download of {url} has SHA-256 {got}, expected {sha256}; "
-                        "the server or mirror serves a different or corrupted file"
-                    )
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())  # data on disk before the name says "done"
-            os.replace(tmp, dest)
-            meta.unlink(missing_ok=True)
-            bar.end()
-            return dest
-        raise DownloadError(
-            f"could not download {url} after {attempts} attempt(s): {last_error}"
-        )
-    except BaseException:
-        # Includes KeyboardInterrupt: never leave a partial file behind.
-        bar.end()
-        tmp.unlink(missing_ok=True)
-        meta.unlink(missing_ok=True)
-        raise
-    finally:
-        if own_session:
-            sess.close()
-
-
-def _attempt(sess, url, tmp: Path, expected_size, timeout, bar, state: dict) -> None:
-    """One HTTP request writing or appending the body to ``tmp``.
-
-    ``state["validator"]`` is read for If-Range and updated from the response.
-
-    Raises ``_Retry`` for transient failures and ``DownloadError`` for
-    permanent ones.
-    """
-    have = tmp.stat().st_size
-    # identity: byte counts must match Content-Length and the file on disk.
-    headers = {"Accept-Encoding": "identity"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-        if state["validator"]:
-            headers["If-Range"] = state["validator"]
-    try:
-        resp = sess.get(url, stream=True, timeout=timeout, headers=headers,
-                        allow_redirects=True)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Retry(f"connection failed: {exc}") from exc
-    except requests.RequestException as exc:
-        raise DownloadError(f"could not request {url}: {exc}") from exc
-
-    with resp:
-        status = resp.status_code
-        if status in (408, 429) or status >= 500:
-            raise _Retry(f"HTTP {status} {resp.reason}")
-        if status == 416 and have:
-            # Our partial file does not fit the server's view; start over.
-            tmp.write_bytes(b"")
-            raise _Retry("server refused the resume range (HTTP 416); restarting")
-        if status not in (200, 206):
-            raise DownloadError(
-                f"could not download {url}: HTTP {status} {resp.reason}"
-            )
-
-        total = None
-        length = resp.headers.get("Content-Length")
-        length = int(length) if length and length.isdigit() else None
-        if status == 206:
-            cr = _parse_content_range(resp.headers.get("Content-Range"))
-            if not have or cr is None or cr[0] != have:
-                # A range we did not ask for: safest is to start over.
-                tmp.write_bytes(b"")
-                raise _Retry("server sent an unexpected byte range; restarting")
-            total = cr[1]
-            if total is None and length is not None:
-                total = have + length
-            mode = "ab"
-        else:
-            if have:
-                log.info("server ignored the Range request for %s; restarting", url)
-                bar.note("server does not support resume; restarting from 0")
-            have = 0
-            total = length
-            mode = "wb"
-
-        if expected_size is not None and total is not None and total != expected_size:
-            # not worth a second fetch: the server says outright it is another file
-            raise DownloadError(
-                f"{url} is {total} bytes according to the server, expected "
-                f"{expected_size}; the server or mirror serves a different file"
-            )
-
-        new_validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
-        if new_validator and new_validator.startswith("W/"):
-            new_validator = None  # weak ETags are not allowed in If-Range
-        if status == 200 or new_validator:
-            # A 200 starts a new body: an old validator no longer describes it.
-            state["validator"] = new_validator
-        if "meta" in state:
-            # what a later run needs to resume these bytes after a hard kill
-            if state["validator"]:
-                state["meta"].write_text(json.dumps({"url": state["url"],
-                                                     "validator": state["validator"]}))
-            else:
-                state["meta"].unlink(missing_ok=True)
-
-        # With a Content-Encoding the body we store is decoded, so the byte
-        # count cannot be checked against Content-Length.
-        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-        # Let a short body end normally instead of raising inside urllib3:
-        # that way the bytes that did arrive are kept for the resume, and
-        # the length is checked below against the announced total.
-        if hasattr(resp.raw, "enforce_content_length"):
-            resp.raw.enforce_content_length = False
-        done = have
-        try:
-            with open(tmp, mode) as fh:
-                for block in resp.iter_content(_CHUNK):
-                    fh.write(block)
-                    done += len(block)
-                    bar.update(done, total)
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
-            bar.update(done, total, force=True)
-            raise _Retry(
-                f"connection broken after {done} of {'?' if total is None else total} "
-                f"bytes: {exc}"
-            ) from exc
-        bar.update(done, total, force=True)
-        if not encoded and total is not None and done != total:
-            raise _Retry(f"received {done} of {total} bytes (truncated)")
 
 
 # ---------------------------------------------------------------------------
@@ -860,26 +409,6 @@ def verify_donor_zip(path: PathLike, dataset: str = "microarray") -> dict:
     return {name: v[0][1].filename for name, v in found.items()}
 
 
-def _install_dir(tmpdir: Path, target: Path) -> None:
-    """Rename a finished temp folder to ``target``, replacing an old one.
-
-    A folder rename is atomic, but POSIX will not rename onto a non-empty
-    folder, so an existing (incomplete or stale) ``target`` is first moved
-    aside and removed afterwards; abagen never sees a half-filled folder.
-    """
-    try:
-        os.rename(tmpdir, target)
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.exists():
-            raise
-    stale = _temp_name(target, ".old")
-    os.rename(target, stale)
-    log.warning("replaced incomplete donor folder %s", target)
-    os.rename(tmpdir, target)
-    shutil.rmtree(stale, ignore_errors=True)
-
-
 def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike,
                       dataset: str = "microarray") -> Path:
     """Extract the five donor CSVs of a verified zip into ``donor_dir``.
@@ -915,31 +444,23 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike,
     zip_path = Path(zip_path)
     target = Path(donor_dir)
     members = verify_donor_zip(zip_path, dataset)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = _temp_name(target)
-    tmpdir.mkdir()
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            for name in dataset_files(dataset):
-                info = zf.getinfo(members[name])
-                out = tmpdir / name
-                try:
-                    with zf.open(info) as src, open(out, "xb") as dst:
-                        # ZipExtFile checks the CRC when the member is read to the end.
-                        shutil.copyfileobj(src, dst, _CHUNK)
-                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                    raise DonorArchiveError(
-                        f"{zip_path}: member {info.filename!r} is corrupt ({exc})"
-                    ) from exc
-                if out.stat().st_size != info.file_size:
-                    raise DonorArchiveError(
-                        f"{zip_path}: member {info.filename!r} extracted to "
-                        f"{out.stat().st_size} bytes, expected {info.file_size}"
-                    )
-        _install_dir(tmpdir, target)
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
+    with staged_dir(target) as tmpdir, zipfile.ZipFile(zip_path) as zf:
+        for name in dataset_files(dataset):
+            info = zf.getinfo(members[name])
+            out = tmpdir / name
+            try:
+                with zf.open(info) as src, open(out, "xb") as dst:
+                    # ZipExtFile checks the CRC when the member is read to the end.
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise DonorArchiveError(
+                    f"{zip_path}: member {info.filename!r} is corrupt ({exc})"
+                ) from exc
+            if out.stat().st_size != info.file_size:
+                raise DonorArchiveError(
+                    f"{zip_path}: member {info.filename!r} extracted to "
+                    f"{out.stat().st_size} bytes, expected {info.file_size}"
+                )
     return target
 
 
@@ -950,10 +471,7 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike,
 
 def _link_or_copy_dir(src: Path, target: Path, files: tuple = EXPECTED_FILES) -> None:
     """Hard-link the five files of ``src`` into a new ``target`` folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = _temp_name(target)
-    tmpdir.mkdir()
-    try:
+    with staged_dir(target) as tmpdir:
         for name in files:
             try:
                 # A hard link costs no space for multi-GB CSVs; abagen only reads.
@@ -961,14 +479,6 @@ def _link_or_copy_dir(src: Path, target: Path, files: tuple = EXPECTED_FILES) ->
             except OSError:
                 # Across filesystems (EXDEV) or where links are not allowed.
                 shutil.copy2(src / name, tmpdir / name)
-        _install_dir(tmpdir, target)
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
-
-
-def _is_url(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
 
 
 def _mirror_url(template: str, d: Union[Donor, _Archive]) -> str:
@@ -1095,7 +605,7 @@ def fetch_donor(
     if is_donor_complete(target, dataset):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(target.parent / f".{a.folder_name}.lock"):
+    with exclusive_lock(target.parent / f".{a.folder_name}.lock"):
         if is_donor_complete(target, dataset):  # another process finished it meanwhile
             return target
         _remove_stale(target)
@@ -1159,13 +669,13 @@ def _remove_stale(target: Path) -> None:
         if p.name in keep or p.name.endswith(".lock"):
             continue
         log.warning("removing %s left by an interrupted run", p)
-        _remove(p)
+        remove_path(p)
 
 
 def _fetch_donor_locked(a: _Archive, target: Path, source, *, retries, timeout, progress,
                         backoff, keep_zip, session, lock_file) -> Path:
     src = "allen" if source is None else source
-    if isinstance(src, str) and (src.strip().lower() == "allen" or _is_url(src.strip())):
+    if isinstance(src, str) and (src.strip().lower() == "allen" or is_url(src)):
         src = src.strip()
         if src.lower() == "allen":
             url, size = AHBA_URL.format(file_id=a.file_id), a.size
@@ -1182,74 +692,21 @@ def _fetch_donor_locked(a: _Archive, target: Path, source, *, retries, timeout, 
     return _fetch_local(a, target, Path(src).expanduser(), lock_file)
 
 
-def read_lock_file(path: PathLike) -> dict:
-    """Entries of an archive lock file (``{}`` if it does not exist).
-
-    Parameters
-    ----------
-    path : path-like
-        The JSON lock file.
-
-    Returns
-    -------
-    dict
-        ``"microarray/<donor id>"`` or ``"rnaseq/<donor id>"`` ->
-        ``{"size", "sha256", "url", "recorded"}``.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a lock file written by this module.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise ValueError(
-            f"{path} is not valid JSON ({exc}); fix it or delete it (it is re-created "
-            "from the next verified downloads)"
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("archives"), dict):
-        raise ValueError(f"{path} has no 'archives' mapping; delete it to re-create it")
-    return data["archives"]
-
-
-def _lock_key(d: Union[Donor, _Archive]) -> str:
-    a = d if isinstance(d, _Archive) else _Archive(d, "microarray")
-    return a.lock_key
+def _lock(lock_file: Path) -> LockFile:
+    return LockFile(lock_file, _LOCK_COMMENT)
 
 
 def _record_in_lock(lock_file: Path, a: _Archive, archive: Path, origin: str) -> None:
     """Add the archive's size and SHA-256 to the lock file (if not there yet)."""
-    with _exclusive(lock_file.with_name(f".{lock_file.name}.lock")):
-        archives = read_lock_file(lock_file)
-        if a.lock_key in archives:
-            return
-        archives[a.lock_key] = {
-            "size": archive.stat().st_size,
-            "sha256": _sha256_file(archive),
-            "url": origin,
-            "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }
-        text = json.dumps({"comment": "AHBA archive sizes and SHA-256, recorded on first "
-                                      "verified fetch (itx.fetch); later fetches must match",
-                           "archives": dict(sorted(archives.items()))}, indent=1) + "\n"
-        tmp = lock_file.with_name(f".{lock_file.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, lock_file)
+    _lock(lock_file).record(a.lock_key, archive, origin)
 
 
 def _check_against_lock(lock_file: Optional[Path], a: _Archive, archive: Path) -> None:
     """Raise ChecksumError if `archive` differs from its lock-file entry."""
     if lock_file is None:
         return
-    entry = read_lock_file(lock_file).get(a.lock_key)
-    if entry is None:
-        return
-    size = archive.stat().st_size
-    if size != entry["size"] or _sha256_file(archive) != entry["sha256"]:
+    entry = _lock(lock_file).get(a.lock_key)
+    if entry is not None and not file_matches(archive, entry["size"], entry["sha256"]):
         raise ChecksumError(
             f"{a.label}: {archive} does not match the size/SHA-256 recorded in "
             f"{lock_file} (from {entry.get('url')}, {entry.get('recorded')}). If the "
@@ -1261,7 +718,7 @@ def _fetch_remote(a: _Archive, target: Path, url: str, size: Optional[int], *,
                   retries, timeout, progress, backoff, keep_zip, session,
                   lock_file: Optional[Path] = None) -> Path:
     zip_path = target.parent / f"{a.folder_name}.zip"
-    entry = read_lock_file(lock_file).get(a.lock_key) if lock_file else None
+    entry = _lock(lock_file).get(a.lock_key) if lock_file else None
     if entry is not None:
         size = entry["size"]  # the recorded archive, whatever the source
     sha256 = entry["sha256"] if entry is not None else None
@@ -1269,10 +726,8 @@ def _fetch_remote(a: _Archive, target: Path, url: str, size: Optional[int], *,
         # A zip from an earlier run (e.g. keep_zip, or extraction interrupted)
         # saves a 400 MB download if it is intact.
         try:
-            if size is not None and zip_path.stat().st_size != size:
-                raise DonorArchiveError(f"{zip_path} has the wrong size")
-            if sha256 is not None and _sha256_file(zip_path) != sha256:
-                raise DonorArchiveError(f"{zip_path} has the wrong SHA-256")
+            if not file_matches(zip_path, size, sha256):
+                raise DonorArchiveError(f"{zip_path} has the wrong size or SHA-256")
             verify_donor_zip(zip_path, a.dataset)
             log.info("%s: reusing %s", a.label, zip_path)
         except DonorArchiveError:

@@ -4,6 +4,10 @@ Every function draws one PNG and returns its path. Figures are built on
 :class:`matplotlib.figure.Figure` with an Agg canvas rather than through
 ``pyplot``, so they render headless (no display, no backend switching) and
 leave no global figure state behind in a long-running Snakemake process.
+
+:func:`new_figure` and :func:`save_png` are the library's one way to make
+and save a figure (:mod:`itx.dense_plots` uses them too): a PNG written
+atomically, at the figure's resolution, on white.
 """
 
 from __future__ import annotations
@@ -19,32 +23,84 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .tables import atomic_path
+
 __all__ = [
+    "DPI",
+    "new_figure",
+    "png_path",
+    "save_png",
+    "plot_celltype_comparison",
+    "plot_celltype_maps",
     "plot_enrichment_bars",
     "plot_gene_scatter",
     "plot_null_distributions",
     "plot_region_map",
+    "plot_region_maps_grid",
+    "plot_volume_map",
+    "plot_volume_maps_grid",
 ]
 
+#: Resolution of the report figures (dots per inch).
 DPI = 120
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI)
+def new_figure(width: float, height: float, dpi: float = DPI) -> Figure:
+    """A matplotlib Figure with an Agg canvas (no pyplot, no global state).
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches.
+    dpi : float, optional
+        Resolution; :func:`save_png` saves at this resolution by default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _out_path(out_png) -> Path:
+def png_path(out_png) -> Path:
+    """`out_png` as a Path, after checking it names a ``.png`` file.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not ``.png``.
+    """
     out = Path(out_png)
     if out.suffix.lower() != ".png":
-        raise ValueError(f"output must be a .png file, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"figure output must be a .png file, got {out}")
     return out
 
 
-def _save(fig: Figure, out: Path) -> Path:
-    fig.savefig(out, dpi=DPI, facecolor="white")
+def save_png(fig: Figure, out_png, dpi: float | None = None, facecolor="white") -> Path:
+    """Save `fig` as a PNG, atomically (:func:`itx.tables.atomic_path`).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    out_png : path-like
+        Output ``.png``; parent folders are created.
+    dpi : float, optional
+        Resolution; default the figure's own (as given to :func:`new_figure`).
+    facecolor : color, optional
+        Background colour of the saved image (white; ``"auto"`` keeps the
+        figure's own).
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+    """
+    out = png_path(out_png)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=fig.dpi if dpi is None else dpi,
+                    facecolor=facecolor)
     return out
 
 
@@ -107,7 +163,7 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
         or the labels are not on fsaverage5.
     """
     import nibabel as nib
-    from nilearn import datasets, plotting
+    from nilearn import datasets
 
     meshes = {"inflated": "infl", "pial": "pial"}
     if surface not in meshes:
@@ -120,7 +176,7 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
                          f"{sorted(set(values.index[values.index.duplicated()]))}")
     if isinstance(label_giftis, (str, Path)) or len(label_giftis) != 2:
         raise ValueError("label_giftis must be a (left, right) pair")
-    out = _out_path(out_png)
+    out = png_path(out_png)
     vals = pd.to_numeric(values, errors="coerce").astype(float)
     try:
         vals.index = vals.index.astype(int)
@@ -154,7 +210,7 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
 
     hemis = _vertex_maps(finite, labels)
     ncols = 2 * len(hemis)
-    fig = _new_figure(2.6 * ncols + 0.9, 3.0)
+    fig = new_figure(2.6 * ncols + 0.9, 3.0)
     _draw_surface_row(fig, fs, hemis, 1, 0, surface=meshes[surface], cmap=cmap, vmax=vmax)
     fig.subplots_adjust(left=0.0, right=0.9, bottom=0.02, top=0.85,
                         wspace=0.0)
@@ -163,7 +219,7 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
     fig.colorbar(sm, cax=cax)
     if title:
         fig.suptitle(title, fontsize=11)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def _vertex_maps(finite: pd.Series, labels) -> list:
@@ -249,15 +305,15 @@ def plot_region_maps_grid(table: pd.DataFrame, label_giftis: Sequence, out_png,
     if not rows:
         raise ValueError("no map has a finite value on the surface")
     ncols = 2 * max(len(h) for _, h, _ in rows)
-    out = _out_path(out_png)
-    fig = _new_figure(2.3 * ncols + 0.6, 2.4 * len(rows) + 0.4)
+    out = png_path(out_png)
+    fig = new_figure(2.3 * ncols + 0.6, 2.4 * len(rows) + 0.4)
     for r, (name, hemis, vmax) in enumerate(rows):
         _draw_surface_row(fig, fs, hemis, len(rows), r, surface=meshes[surface], cmap=cmap,
                           vmax=vmax, label=name)
     fig.subplots_adjust(left=0.0, right=1.0, bottom=0.01, top=0.95, wspace=0.0, hspace=0.15)
     if title:
         fig.suptitle(title, fontsize=11)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 # ----------------------------------------------------------------- scatter
@@ -332,11 +388,11 @@ def plot_gene_scatter(map_values: pd.Series, expression: pd.DataFrame,
         absent = [g for g in genes if g not in table.index]
         if absent:
             raise ValueError(f"genes not in stats: {absent}")
-    out = _out_path(out_png)
+    out = png_path(out_png)
 
     y_all = pd.to_numeric(map_values.loc[common], errors="coerce")
     nrows, ncols = _grid(len(genes), ncols)
-    fig = _new_figure(2.7 * ncols, 2.5 * nrows + 0.3)
+    fig = new_figure(2.7 * ncols, 2.5 * nrows + 0.3)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(genes):]:
         ax.set_visible(False)
@@ -367,7 +423,7 @@ def plot_gene_scatter(map_values: pd.Series, expression: pd.DataFrame,
         ax.set_ylabel(map_label, fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 # ------------------------------------------------------------------- nulls
@@ -422,10 +478,10 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
         absent = [s for s in sets if s not in p_values.index]
         if absent:
             raise ValueError(f"sets missing from p_values: {absent}")
-    out = _out_path(out_png)
+    out = png_path(out_png)
 
     nrows, ncols = _grid(len(sets), ncols)
-    fig = _new_figure(2.8 * ncols, 2.3 * nrows + 0.3)
+    fig = new_figure(2.8 * ncols, 2.3 * nrows + 0.3)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(sets):]:
         ax.set_visible(False)
@@ -447,7 +503,7 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
         ax.set_xlabel("score", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 # -------------------------------------------------------------- enrichment
@@ -493,7 +549,7 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
         raise ValueError("table has no rows")
     if table["set"].duplicated().any():
         raise ValueError("table has duplicated sets")
-    out = _out_path(out_png)
+    out = png_path(out_png)
 
     t = table[need].copy()
     for c in need[1:]:
@@ -505,7 +561,7 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
     colours = np.where(score >= 0, "#c0392b", "#2e6da4")
     y = np.arange(len(t))
 
-    fig = _new_figure(6.0, 0.32 * len(t) + 1.4)
+    fig = new_figure(6.0, 0.32 * len(t) + 1.4)
     ax = fig.add_subplot(1, 1, 1)
     ax.barh(y, np.nan_to_num(score), color=colours,
             alpha=None, edgecolor="none")
@@ -528,7 +584,7 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 # --------------------------------------------------------------- cell types
@@ -564,10 +620,10 @@ def plot_celltype_maps(table: pd.DataFrame, out_png, title: str | None = None,
     values = table.apply(pd.to_numeric, errors="coerce").to_numpy(float)
     if not np.isfinite(values).any():
         raise ValueError("table has no finite values")
-    out = _out_path(out_png)
+    out = png_path(out_png)
     vmax = float(np.nanmax(np.abs(values))) or 1.0
     n_reg, n_ct = values.shape
-    fig = _new_figure(max(4.0, 0.45 * n_ct + 2.6), max(3.0, 0.13 * n_reg + 1.6))
+    fig = new_figure(max(4.0, 0.45 * n_ct + 2.6), max(3.0, 0.13 * n_reg + 1.6))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, vmin=-vmax, vmax=vmax,
                    interpolation="nearest")
@@ -580,7 +636,7 @@ def plot_celltype_maps(table: pd.DataFrame, out_png, title: str | None = None,
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def plot_celltype_comparison(table: pd.DataFrame, out_png, alpha: float = 0.05,
@@ -616,14 +672,14 @@ def plot_celltype_comparison(table: pd.DataFrame, out_png, alpha: float = 0.05,
         raise ValueError(f"table is missing columns {missing}")
     if table.empty:
         raise ValueError("table has no rows")
-    out = _out_path(out_png)
+    out = png_path(out_png)
     t = table[need].copy()
     for c in need[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
     r = t["r"].to_numpy(float)
     sig = (t["q_spin"] < alpha).to_numpy()
     y = np.arange(len(t))
-    fig = _new_figure(6.0, 0.32 * len(t) + 1.4)
+    fig = new_figure(6.0, 0.32 * len(t) + 1.4)
     ax = fig.add_subplot(1, 1, 1)
     bars = ax.barh(y, np.nan_to_num(r), color=np.where(r >= 0, "#c0392b", "#2e6da4"),
                    edgecolor="none")
@@ -642,7 +698,7 @@ def plot_celltype_comparison(table: pd.DataFrame, out_png, alpha: float = 0.05,
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def plot_volume_map(values: pd.Series, label_img, out_png, title: str | None = None,
@@ -679,13 +735,13 @@ def plot_volume_map(values: pd.Series, label_img, out_png, title: str | None = N
     if vmax is None:
         vmax = float(np.abs(finite).max()) if finite.size else 1.0
     stat = nib.Nifti1Image(np.nan_to_num(data, nan=0.0).astype(np.float32), img.affine)
-    out = _out_path(out_png)
-    fig = _new_figure(9, 3.2)
+    out = png_path(out_png)
+    fig = new_figure(9, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     plotting.plot_stat_map(stat, display_mode="ortho", axes=ax, vmax=vmax or 1.0,
                            cmap="RdBu_r", colorbar=True, title=title, draw_cross=False,
                            black_bg=False, annotate=True)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def plot_volume_maps_grid(table: pd.DataFrame, label_img, out_png,
@@ -712,8 +768,8 @@ def plot_volume_maps_grid(table: pd.DataFrame, label_img, out_png,
     labels = np.asarray(img.dataobj).astype(np.int64)
     ids = np.asarray(table.index, dtype=np.int64)
     keep = (ids >= 0) & (ids <= labels.max())
-    out = _out_path(out_png)
-    fig = _new_figure(9, 2.6 * table.shape[1] + 0.4)
+    out = png_path(out_png)
+    fig = new_figure(9, 2.6 * table.shape[1] + 0.4)
     for r, col in enumerate(table.columns):
         lut = np.full(labels.max() + 1, np.nan)
         lut[ids[keep]] = pd.to_numeric(table[col], errors="coerce").to_numpy(float)[keep]
@@ -727,4 +783,4 @@ def plot_volume_maps_grid(table: pd.DataFrame, label_img, out_png,
                                black_bg=False, annotate=False)
     if title:
         fig.suptitle(title, fontsize=11)
-    return _save(fig, out)
+    return save_png(fig, out)

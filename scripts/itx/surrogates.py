@@ -43,37 +43,28 @@ fields (nominal 5%), both growing more liberal with smoothness; parcel spins
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
-# the same argument checks as the spin nulls
-from .nulls import _check_n_perm, _check_seed
 from . import compat
 
+# the same argument checks as every stage
+from .checks import check_positive_int, check_seed
+
 __all__ = [
-    "NULL_FILE_FORMAT",
-    "SavedNulls",
-    "combine_index_nulls",
-    "combine_value_nulls",
     "distance_blocks",
     "euclidean_centroid_distance",
-    "load_nulls",
     "moran_surrogates",
     "parcel_distance_matrix",
     "permute_within",
     "plot_variogram",
-    "save_nulls",
     "smoothed_variogram",
     "surface_parcel_distance",
     "variogram_diagnostic",
     "variogram_surrogates",
     "volume_centroids",
 ]
-
-#: Version tag written into null files so a later format change is detectable.
-NULL_FILE_FORMAT = "itx-nulls-1"
 
 #: Mesh names accepted by :func:`parcel_distance_matrix` -> nilearn's keys.
 MESHES = {"pial": "pial", "white": "white", "inflated": "infl",
@@ -338,8 +329,8 @@ def euclidean_centroid_distance(volume, region_ids) -> np.ndarray:
 
 
 def _fsaverage5_mesh(mesh: str, hemi: str):
-    from nilearn import datasets
     import nibabel as nib
+    from nilearn import datasets
 
     fs = datasets.fetch_surf_fsaverage("fsaverage5")
     side = "left" if hemi == "L" else "right"
@@ -384,8 +375,8 @@ def parcel_distance_matrix(atlas, region_ids, kind="auto", mesh="pial"):
         through the volume are meaningful across the midline); all other
         regions (subcortex, brainstem) Euclidean in one block of their own;
         ``inf`` between cortex and the rest, so that cortex and subcortex
-        nulls are fitted separately and combined afterwards
-        (:func:`combine_value_nulls`).
+        nulls are fitted separately and paired column by column
+        (:func:`itx.nullmaps.null_maps`).
     mesh : {'pial', 'white', 'inflated', 'sphere'}, optional
         fsaverage5 mesh (bundled with nilearn, offline) along which geodesic
         distances are measured. The centroid vertex is always chosen on the
@@ -580,8 +571,8 @@ def variogram_surrogates(values, dist, n_perm, seed, batch_size=50,
     from brainsmash.mapgen import Base
 
     values, dist = _check_values_dist(values, dist)
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     if "seed" in brainsmash_kwargs:
         raise ValueError("pass the seed as the `seed` argument")
     out = np.full((values.size, n_perm), np.nan)
@@ -818,10 +809,7 @@ def plot_variogram(diag, path, title=None):
     -------
     pathlib.Path
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from itx.tables import atomic_path
+    from .figures import new_figure, save_png  # matplotlib only when plotting
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -831,8 +819,7 @@ def plot_variogram(diag, path, title=None):
     if not need <= set(diag.columns):
         raise ValueError(f"diag lacks columns {sorted(need - set(diag.columns))}"
                          "; pass the output of variogram_diagnostic")
-    fig = Figure(figsize=(5.0, 3.6), dpi=120)
-    FigureCanvasAgg(fig)
+    fig = new_figure(5.0, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     ax.fill_between(diag["distance"], diag["surrogate_p2.5"],
                     diag["surrogate_p97.5"], color="0.8",
@@ -847,9 +834,7 @@ def plot_variogram(diag, path, title=None):
         ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, facecolor="white")
-    return path
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------------------
@@ -917,8 +902,8 @@ def moran_surrogates(values, dist, n_perm, seed):
     (n, n_perm) numpy.ndarray of float
     """
     values, dist = _check_values_dist(values, dist)
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     out = np.full((values.size, n_perm), np.nan)
     for b, rows in _iter_blocks(values, dist):
         if rows.size < MIN_BLOCK:
@@ -962,8 +947,8 @@ def permute_within(groups, n_perm, seed) -> np.ndarray:
     idx : (n, n_perm) numpy.ndarray of int64
         Null ``j`` of ``y`` is ``y[idx[:, j]]``.
     """
-    n_perm = _check_n_perm(n_perm)
-    seed = _check_seed(seed)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    seed = check_seed(seed)
     labels = pd.Series(list(groups), dtype=object)
     if labels.empty:
         raise ValueError("groups is empty")
@@ -977,235 +962,3 @@ def permute_within(groups, n_perm, seed) -> np.ndarray:
         keys = rng.random((rows.size, n_perm))
         idx[rows] = rows[np.argsort(keys, axis=0)]
     return idx
-
-
-# ---------------------------------------------------------------------------
-# combining cortex and subcortex
-# ---------------------------------------------------------------------------
-
-
-def _parts(parts, what):
-    out = []
-    for k, part in enumerate(parts):
-        try:
-            regions, arr = part
-        except (TypeError, ValueError):
-            raise ValueError(f"{what}: part {k} must be a (regions, array) "
-                             "pair") from None
-        regions = list(regions)
-        arr = np.asarray(arr)
-        if arr.ndim != 2 or arr.shape[0] != len(regions):
-            raise ValueError(f"{what}: part {k} has {len(regions)} regions "
-                             f"but an array of shape {arr.shape}")
-        out.append((regions, arr))
-    if not out:
-        raise ValueError(f"{what}: no parts given")
-    n_perm = {a.shape[1] for _, a in out}
-    if len(n_perm) != 1:
-        raise ValueError(f"{what}: parts have different numbers of nulls "
-                         f"{sorted(n_perm)}; make them with the same n_perm")
-    where = {}
-    for k, (regions, _) in enumerate(out):
-        for i, r in enumerate(regions):
-            if r in where:
-                raise ValueError(f"{what}: region {r!r} is in more than one "
-                                 "part")
-            where[r] = (k, i)
-    return out, where
-
-
-def _order(order, out, where, what):
-    if order is None:
-        return [r for regions, _ in out for r in regions]
-    order = list(order)
-    if len(set(order)) != len(order):
-        raise ValueError(f"{what}: order repeats regions")
-    lacking = [r for r in order if r not in where]
-    if lacking:
-        raise ValueError(f"{what}: no null for regions {lacking}; add a part "
-                         "that covers them")
-    return order
-
-
-def combine_value_nulls(parts, order=None) -> np.ndarray:
-    """Stack map-dependent nulls of disjoint region sets into one matrix.
-
-    Column ``j`` of the result pairs column ``j`` of every part, so a
-    cortex+subcortex map gets one null map per column.
-
-    Parameters
-    ----------
-    parts : sequence of (regions, values) pairs
-        ``values`` of shape ``(len(regions), n_perm)``, the same `n_perm`
-        for all parts; regions must not repeat across parts.
-    order : sequence, optional
-        Regions of the output rows (default: the parts' regions in turn).
-        Each must be in a part; regions of the parts not listed are dropped.
-
-    Returns
-    -------
-    (len(order), n_perm) numpy.ndarray of float
-    """
-    out, where = _parts(parts, "combine_value_nulls")
-    order = _order(order, out, where, "combine_value_nulls")
-    return np.vstack([out[where[r][0]][1][where[r][1]] for r in order]
-                     ).astype(float)
-
-
-def combine_index_nulls(parts, order=None) -> np.ndarray:
-    """Stack index nulls of disjoint region sets into one index matrix.
-
-    Each part's indices point into that part's own region list; they are
-    translated to positions in `order`, so null ``j`` of a map ``y`` over
-    `order` is ``y[idx[:, j]]``. Column ``j`` pairs column ``j`` of every
-    part.
-
-    Parameters
-    ----------
-    parts : sequence of (regions, idx) pairs
-        ``idx`` of shape ``(len(regions), n_perm)``, integer, values in
-        ``[-1, len(regions) - 1]`` (-1 = no value).
-    order : sequence, optional
-        Regions of the output rows (default: the parts' regions in turn).
-        Each must be in a part; an index pointing at a region not in `order`
-        becomes -1 (no value).
-
-    Returns
-    -------
-    (len(order), n_perm) numpy.ndarray of int64
-    """
-    out, where = _parts(parts, "combine_index_nulls")
-    order = _order(order, out, where, "combine_index_nulls")
-    pos = {r: k for k, r in enumerate(order)}
-    rows = []
-    for r in order:
-        k, i = where[r]
-        regions, idx = out[k]
-        if idx.dtype.kind not in "iu":
-            raise ValueError(f"combine_index_nulls: part {k} is not an "
-                             f"integer index array (dtype {idx.dtype})")
-        if idx.min() < -1 or idx.max() >= len(regions):
-            raise ValueError(f"combine_index_nulls: part {k} has indices "
-                             f"outside [-1, {len(regions) - 1}]")
-        # local index -> output position; the extra last slot maps -1
-        lut = np.array([pos.get(x, -1) for x in regions] + [-1],
-                       dtype=np.int64)
-        rows.append(lut[idx[i]])
-    return np.vstack(rows)
-
-
-# ---------------------------------------------------------------------------
-# cache files
-# ---------------------------------------------------------------------------
-
-
-class SavedNulls(NamedTuple):
-    """Nulls read back by :func:`load_nulls`.
-
-    Attributes
-    ----------
-    nulls : (n_regions, n_perm) numpy.ndarray
-        int64 indices (map-independent nulls) or float values
-        (map-dependent nulls).
-    regions : list
-        Row labels.
-    method : str
-        Null method that made them (e.g. 'burt2020', 'moran', 'permute').
-    seed : int
-        Seed that made them.
-    """
-
-    nulls: np.ndarray
-    regions: list
-    method: str
-    seed: int
-
-    @property
-    def is_index(self) -> bool:
-        """True for index nulls, False for null values."""
-        return self.nulls.dtype.kind in "iu"
-
-
-def save_nulls(path, nulls, regions: Sequence, method: str, seed: int):
-    """Write nulls (indices or values) to a compressed ``.npz``, atomically.
-
-    Stored arrays (no pickles; loads with ``allow_pickle=False``):
-    ``nulls`` (int32 indices or float64 values), ``regions``, ``method``,
-    ``seed``, ``format`` (``'itx-nulls-1'``).
-
-    Parameters
-    ----------
-    path : path-like
-        Output file ending in ``.npz``.
-    nulls : (n_regions, n_perm) array_like
-        Integer indices (-1 allowed) or float values (NaN allowed).
-    regions : sequence
-        Row labels.
-    method : str
-        Method name recorded in the file.
-    seed : int
-        Seed recorded in the file.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    from itx.tables import atomic_path
-
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"null file must end in .npz, got {path}")
-    seed = _check_seed(seed)
-    regions = np.asarray(list(regions))
-    if regions.dtype.kind not in "iuU":
-        regions = regions.astype(str)
-    nulls = np.asarray(nulls)
-    if nulls.ndim != 2 or nulls.shape[0] != regions.size:
-        raise ValueError(f"nulls must have shape ({regions.size}, n_perm), "
-                         f"got {nulls.shape}")
-    if len(set(regions.tolist())) != regions.size:
-        raise ValueError("regions contains duplicates")
-    if nulls.dtype.kind in "iu":
-        if nulls.size and (nulls.min() < -1 or nulls.max() >= regions.size):
-            raise ValueError("index nulls must lie in [-1, n_regions - 1]")
-        nulls = nulls.astype(np.int32)
-    else:
-        nulls = nulls.astype(np.float64)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, nulls=nulls, regions=regions,
-                                method=np.array(str(method)),
-                                seed=np.array(seed, dtype=np.int64),
-                                format=np.array(NULL_FILE_FORMAT))
-    return path
-
-
-def load_nulls(path) -> SavedNulls:
-    """Read a file written by :func:`save_nulls`.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    SavedNulls
-        Index nulls come back as int64, value nulls as float64.
-    """
-    with np.load(path, allow_pickle=False) as z:
-        keys = {"nulls", "regions", "method", "seed", "format"}
-        if not keys <= set(z.files):
-            raise ValueError(f"{path} is not an itx null file (missing "
-                             f"{sorted(keys - set(z.files))})")
-        if str(z["format"]) != NULL_FILE_FORMAT:
-            raise ValueError(f"{path}: unsupported null file format "
-                             f"{str(z['format'])!r}")
-        nulls = z["nulls"]
-        nulls = (nulls.astype(np.int64) if nulls.dtype.kind in "iu"
-                 else nulls.astype(np.float64))
-        regions = z["regions"].tolist()
-        if nulls.shape[0] != len(regions):
-            raise ValueError(f"{path}: {len(regions)} regions but nulls of "
-                             f"shape {nulls.shape}")
-        return SavedNulls(nulls=nulls, regions=regions,
-                          method=str(z["method"]), seed=int(z["seed"]))

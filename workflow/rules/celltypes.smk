@@ -10,21 +10,21 @@ localrules:
 rule fetch_genesets:
     output:
         f"{RESOURCES_DIR}/genesets/{{collection}}.{{ext}}",
+    log:
+        "logs/fetch_genesets_{collection}.{ext}.log",
     wildcard_constraints:
         collection="|".join(BUILTIN_COLLECTIONS),
         ext="csv|gmt",
-    params:
-        source=lambda wc: BUILTIN_GENESET_SOURCES.get(wc.collection),
-        retries=config["ahba"]["retries"],
-        timeout=config["ahba"]["timeout"],
-    log:
-        "logs/fetch_genesets_{collection}.{ext}.log",
+    conda:
+        "../../envs/fetch.yaml"
     threads: rule_threads("fetch_genesets")
     resources:
         mem_mb=rule_mem_mb("fetch_genesets"),
         runtime=rule_runtime("fetch_genesets"),
-    conda:
-        "../../envs/fetch.yaml"
+    params:
+        source=lambda wc: BUILTIN_GENESET_SOURCES.get(wc.collection),
+        retries=config["ahba"]["retries"],
+        timeout=config["ahba"]["timeout"],
     script:
         "../../scripts/rules/rule_fetch_genesets.py"
 
@@ -35,16 +35,16 @@ rule gene_aliases:
         f"{AHBA_DIR}/cache/donor{DONORS[0]}/Probes.csv",
     output:
         f"{AHBA_DIR}/gene_aliases.tsv",
-    params:
-        library=library("rule_gene_aliases.py"),
     log:
         "logs/gene_aliases.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("gene_aliases")
     resources:
         mem_mb=rule_mem_mb("gene_aliases"),
         runtime=rule_runtime("gene_aliases"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_gene_aliases.py"),
     script:
         "../../scripts/rules/rule_gene_aliases.py"
 
@@ -72,18 +72,18 @@ rule celltype_maps:
             subcategory="{atlas}",
             labels={"gene sets": "{geneset}", "figure": "cell-type maps on the brain"},
         ),
-    params:
-        library=library("rule_celltype_maps.py"),
-        min_genes=config["celltypes"]["min_genes"],
-        atlas=atlas_param,
     log:
         "logs/celltype_maps_{atlas}_{geneset}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("celltype_maps")
     resources:
         mem_mb=rule_mem_mb("celltype_maps"),
         runtime=rule_runtime("celltype_maps"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_celltype_maps.py"),
+        min_genes=config["celltypes"]["min_genes"],
+        atlas=atlas_param,
     script:
         "../../scripts/rules/rule_celltype_maps.py"
 
@@ -104,17 +104,17 @@ rule celltype_compare:
             subcategory="{atlas}",
             labels={"map": "{map}", "gene sets": "{geneset}", "figure": "map vs cell-type maps"},
         ),
-    params:
-        library=library("rule_celltype_compare.py"),
-        method=config["association"]["method"],
-        min_genes=config["celltypes"]["min_genes"],
     log:
         "logs/celltype_compare_{atlas}_{map}_{geneset}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("celltype_compare")
     resources:
         mem_mb=rule_mem_mb("celltype_compare"),
         runtime=rule_runtime("celltype_compare"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_celltype_compare.py"),
+        method=config["association"]["method"],
+        min_genes=config["celltypes"]["min_genes"],
     script:
         "../../scripts/rules/rule_celltype_compare.py"

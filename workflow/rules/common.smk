@@ -16,7 +16,10 @@ WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
 # like the null family of a map, so the DAG and the jobs cannot disagree
 
 from itx import preflight, provenance
-from itx.nullmaps import CORTEX_METHODS
+from itx import nullmodels
+
+# every cortical null family (itx.nullmodels.REGISTRY): allowed in the sheet's null_method
+CORTEX_METHODS = nullmodels.names(part="cortex")
 
 SCHEMA_DIR = WORKFLOW_DIR / "schemas"
 SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
@@ -57,8 +60,11 @@ except preflight.PreflightError as err:
 ATLASES = list(config["atlases"])
 try:
     MAPS, _problems = preflight.check_sheet(
-        preflight.read_sheet(config["maps"]), config["maps"], ATLASES,
-        null_methods=("auto",) + CORTEX_METHODS)
+        preflight.read_sheet(config["maps"]),
+        config["maps"],
+        ATLASES,
+        null_methods=("auto",) + CORTEX_METHODS,
+    )
     preflight.raise_if(_problems, f"the maps sheet {config['maps']} has problems")
 except preflight.PreflightError as err:
     _stop(err)
@@ -67,13 +73,25 @@ MAPS = MAPS.set_index("map", drop=False)
 if MAPS.empty:
     from snakemake.logging import logger
 
-    logger.warning(f"the maps sheet {config['maps']} lists no maps: only the expression and "
-                   "cell-type stages will run; add one row per map (README, 'Maps sheet')")
+    logger.warning(
+        f"the maps sheet {config['maps']} lists no maps: only the expression and "
+        "cell-type stages will run; add one row per map (config/README.md, 'Maps sheet')"
+    )
 
 PRECOMPUTED = config["expression"]["source"] == "precomputed"
 GENESETS = list(config["genesets"])
 DONORS = [str(d) for d in config["ahba"]["donors"]]
-AHBA_FILES = ["MicroarrayExpression.csv", "PACall.csv", "Probes.csv", "SampleAnnot.csv", "Ontology.csv"]
+# file names, donor ids and option lists are the library's (one place for each fact)
+from itx.cache import AHBA_CACHE_FILES
+from itx.catalog import (
+    AHBA_FILES,
+    FETCHED_ATLAS_FILES,
+    FETCHED_BUILTINS,
+    RNASEQ_DONOR_IDS,
+    RNASEQ_FILES,
+)
+from itx.expression import SELECTION_OPTIONS, selection_key
+
 IS_DEMO = config["ahba"]["source"] == "demo"
 # downloads and caches (AHBA donors, parse and probe-selection caches, atlases,
 # gene sets): one folder that every study on the machine may share
@@ -88,7 +106,8 @@ wildcard_constraints:
     map="[A-Za-z0-9_-][A-Za-z0-9_.-]*",
     geneset="[A-Za-z0-9_.-]+",
     donor="[0-9]+",
-    method="alexander_bloch|vasa|hungarian|baum",
+    # spin files: one per family made from spins (itx.nullmodels.REGISTRY)
+    method=nullmodels.wildcard_pattern("spins"),
 
 
 def maps_for_atlas(atlas):
@@ -126,8 +145,7 @@ def all_donor_files(wildcards=None):
 
 # RNA-seq (ahba.rnaseq; abagen's probe_selection "rnaseq"): only donors 9861 and
 # 10021 were sequenced; abagen reads <AHBA_DIR>/rnaseq/rnaseq_donor{id}/
-RNASEQ_FILES = ["Genes.csv", "Ontology.csv", "RNAseqCounts.csv", "RNAseqTPM.csv", "SampleAnnot.csv"]
-RNASEQ_DONORS = [d for d in DONORS if d in preflight.RNASEQ_DONORS]
+RNASEQ_DONORS = [d for d in DONORS if d in RNASEQ_DONOR_IDS]
 USE_RNASEQ = config["expression"]["probe_selection"] == "rnaseq"
 
 
@@ -142,16 +160,12 @@ def all_rnaseq_files(wildcards=None):
 def fetch_rnaseq_input(wildcards):
     """The demo's generated RNA-seq (rule demo_rnaseq); nothing for a real download."""
     if IS_DEMO:
-        return [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{wildcards.donor}/{f}"
-                for f in RNASEQ_FILES]
+        return [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{wildcards.donor}/{f}" for f in RNASEQ_FILES]
     return []
 
 
-# parsed once per donor (itx.cache); every expression job reads these, never the CSVs
-AHBA_CACHE_FILES = ["microarray.npy", "pacall.npy", "probe_ids.npy", "Probes.csv",
-                    "SampleAnnot.csv", "Ontology.csv", "cache.json"]
-
-
+# parsed once per donor (itx.cache, AHBA_CACHE_FILES); every expression job reads
+# these, never the CSVs
 def donor_cache_files(donor):
     return [f"{AHBA_DIR}/cache/donor{donor}/{f}" for f in AHBA_CACHE_FILES]
 
@@ -161,26 +175,22 @@ def all_cache_files(wildcards=None):
 
 
 # probe filtering + selection (itx.expression.select_probes): independent of the
-# atlas, so every atlas reads the same files and adding one does not redo it
-SELECTION_OPTIONS = ["ibf_threshold", "probe_selection", "donor_probes", "lr_mirror",
-                     "corrected_mni", "reannotated", "sample_norm"]
-
-
+# atlas, so every atlas reads the same files and adding one does not redo it;
 # one folder per combination of options and donors: studies sharing resources_dir
 # never overwrite each other's selection (itx.expression.selection_key)
-from itx.expression import selection_key
-
 _SELECTION_KEY = selection_key({k: config["expression"][k] for k in SELECTION_OPTIONS}, DONORS)
 SELECTION_DIR = f"{AHBA_DIR}/selection/{_SELECTION_KEY}"
 
 
 def selection_files(wildcards=None):
     return [f"{SELECTION_DIR}/expression_{d}.npy" for d in DONORS] + [
-        f"{SELECTION_DIR}/tables.pkl", f"{SELECTION_DIR}/selection.json"]
+        f"{SELECTION_DIR}/tables.pkl",
+        f"{SELECTION_DIR}/selection.json",
+    ]
 
 
 # --- nulls: which family each map gets (itx.nullmaps) -------------------------
-NULL_INDEX_METHODS = ["alexander_bloch", "vasa", "hungarian", "baum"]
+# what each family is made from is declared once, in itx.nullmodels.REGISTRY
 
 
 def atlas_has_surface(atlas):
@@ -196,27 +206,25 @@ def map_null_method(wildcards):
     row = map_row(wildcards)
     chosen = row.get("null_method", "") or config["nulls"]["method"]
     try:
-        return resolve_method(chosen, map_format=row["format"],
-                              has_surface=atlas_has_surface(wildcards.atlas))
+        return resolve_method(
+            chosen, map_format=row["format"], has_surface=atlas_has_surface(wildcards.atlas)
+        )
     except ValueError as err:
-        raise ValueError(f"{config['maps']}, map {wildcards.map!r}, atlas {wildcards.atlas!r}: "
-                         f"{err}") from None
+        raise ValueError(
+            f"{config['maps']}, map {wildcards.map!r}, atlas {wildcards.atlas!r}: " f"{err}"
+        ) from None
 
 
 def map_null_inputs(wildcards):
-    """Inputs of map_nulls: the map, plus what its null family is made from."""
-    method = map_null_method(wildcards)
-    base = f"results/{wildcards.atlas}"
-    inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "atlas": atlas_inputs(wildcards)}
-    if method in NULL_INDEX_METHODS:
-        inputs["spins"] = f"{base}/nulls/spins_{method}.npz"
-    elif method == "cornblath":
-        inputs["weights"] = f"{base}/nulls/weights_cornblath.npz"
-    if method in ("burt2020", "moran") or config["nulls"]["subcortex_method"] == "burt2020":
-        inputs["distance"] = f"{base}/nulls/distance.npz"
-    if method == "vertex_spin":
-        inputs["vertex"] = map_files(wildcards)
-    return inputs
+    """Inputs of map_nulls: the map, plus what its null families are made from."""
+    return nullmodels.map_null_inputs(
+        f"results/{wildcards.atlas}",
+        wildcards.map,
+        map_null_method(wildcards),
+        config["nulls"]["subcortex_method"],
+        atlas_files=atlas_inputs(wildcards),
+        vertex_files=map_files(wildcards),
+    )
 
 
 def geneset_path(wildcards):
@@ -230,14 +238,20 @@ def fetched_geneset_files(wildcards=None):
     """Files of the built-in gene-set collections (target of `snakemake fetch`)."""
     from itx.genesets import builtin_name, collection_file
 
-    return [collection_file(spec, f"{RESOURCES_DIR}/genesets") for spec in config["genesets"].values()
-            if builtin_name(spec) is not None]
+    return [
+        collection_file(spec, f"{RESOURCES_DIR}/genesets")
+        for spec in config["genesets"].values()
+        if builtin_name(spec) is not None
+    ]
 
 
 def coverage_inputs(wildcards):
     base = f"results/{wildcards.atlas}"
-    inputs = {"map": f"{base}/{wildcards.map}/map.tsv", "expression": f"{base}/expression.tsv",
-              "nulls": f"{base}/{wildcards.map}/nulls.npz"}
+    inputs = {
+        "map": f"{base}/{wildcards.map}/map.tsv",
+        "expression": f"{base}/expression.tsv",
+        "nulls": f"{base}/{wildcards.map}/nulls.npz",
+    }
     if not PRECOMPUTED:
         inputs["counts"] = f"{base}/sample_counts.tsv"
     return inputs
@@ -285,14 +299,26 @@ def dense_outputs():
         # dense maps interpolate AHBA tissue samples, which a region table does not hold
         from snakemake.logging import logger
 
-        logger.warning("dense.enabled is ignored with expression.source: precomputed (dense maps "
-                       "need the AHBA samples); set expression.source: ahba to make them")
+        logger.warning(
+            "dense.enabled is ignored with expression.source: precomputed (dense maps "
+            "need the AHBA samples); set expression.source: ahba to make them"
+        )
         return []
     outs = []
     for g in GENESETS:
         b = f"results/dense/{g}"
-        outs += [f"{b}/{f}" for f in ("maps.nii.gz", "mask.nii.gz", "celltypes.tsv", "scores.tsv",
-                                      "sets.tsv", "lodo.tsv", "maps.png")]
+        outs += [
+            f"{b}/{f}"
+            for f in (
+                "maps.nii.gz",
+                "mask.nii.gz",
+                "celltypes.tsv",
+                "scores.tsv",
+                "sets.tsv",
+                "lodo.tsv",
+                "maps.png",
+            )
+        ]
         if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]:
             outs.append(f"{b}/uncertainty.nii.gz")
         if IS_DEMO:
@@ -305,10 +331,8 @@ def dense_outputs():
 # --- atlases (rules/atlas.smk) ------------------------------------------------
 ATLAS_ROOT = f"{RESOURCES_DIR}/atlases"
 # sizes + SHA-256 of the downloaded atlas files, recorded on first verified fetch;
-# later fetches (any source) must match (README, "Atlases")
+# later fetches (any source) must match (docs/atlases.md, "Atlases")
 ATLAS_LOCK = f"{ATLAS_ROOT}/atlases.lock.json"
-FETCHED_ATLAS_FILES = ["volume.nii.gz", "lh.label.gii", "rh.label.gii", "info.tsv"]
-FETCHED_BUILTINS = ("schaefer100", "schaefer200", "schaefer400")
 
 
 def fetched_atlas_folder(spec):
@@ -335,22 +359,8 @@ def atlas_param(wildcards):
     return spec
 
 
-def fetched_atlas_sources():
-    """Downloaded built-in -> its source (None = the pinned CBIG commit)."""
-    sources = {}
-    for name, spec in config["atlases"].items():
-        if spec.get("builtin") not in FETCHED_BUILTINS:
-            continue
-        key, source = spec["builtin"], spec.get("source") or None
-        if key in sources and sources[key] != source:
-            _stop(preflight.PreflightError([
-                f"atlases.{name}.source: built-in {key!r} is listed twice with different sources "
-                f"({sources[key]!r}, {source!r}); give one source"], "the config is not valid"))
-        sources[key] = source
-    return sources
-
-
-FETCHED_ATLAS_SOURCES = fetched_atlas_sources()
+# built-in -> source (None = the pinned public URL); a conflict was refused above
+FETCHED_ATLAS_SOURCES, BUILTIN_GENESET_SOURCES = preflight.builtin_sources(config)
 
 
 def fetched_atlas_files(wildcards=None):
@@ -362,31 +372,14 @@ def fetched_atlas_files(wildcards=None):
 from itx.genesets import BUILTIN_COLLECTIONS, builtin_name
 
 
-def builtin_geneset_sources():
-    """Built-in collection -> its source (None = the pinned URL), from `genesets:`."""
-    sources = {}
-    for key, spec in config["genesets"].items():
-        name = builtin_name(spec)
-        if name is None:
-            continue
-        source = spec.get("source") if isinstance(spec, dict) else None
-        if name in sources and sources[name] != source:
-            raise ValueError(
-                f"genesets: built-in collection {name!r} is listed twice with different sources "
-                f"({sources[name]!r}, {source!r}); give one source"
-            )
-        sources[name] = source
-    return sources
-
-
-BUILTIN_GENESET_SOURCES = builtin_geneset_sources()
-
-
 def gene_alias_input(wildcards=None):
     """The alias table (rule gene_aliases) when the matrix has abagen's reannotated
     symbols (enrichment.aliases, expression from AHBA probes, expression.reannotated)."""
-    if (not config["enrichment"]["aliases"] or PRECOMPUTED
-            or not config["expression"]["reannotated"]):
+    if (
+        not config["enrichment"]["aliases"]
+        or PRECOMPUTED
+        or not config["expression"]["reannotated"]
+    ):
         return []
     return [f"{AHBA_DIR}/gene_aliases.tsv"]
 
@@ -395,9 +388,11 @@ def celltype_outputs(atlas):
     """Cell-type outputs of one atlas (the lead adds them to all_outputs)."""
     outs = []
     for g in GENESETS:
-        outs += [f"results/{atlas}/celltypes/{g}.tsv",
-                 f"results/{atlas}/celltypes/figures/{g}.png",
-                 f"results/{atlas}/celltypes/figures/{g}_brain.png"]
+        outs += [
+            f"results/{atlas}/celltypes/{g}.tsv",
+            f"results/{atlas}/celltypes/figures/{g}.png",
+            f"results/{atlas}/celltypes/figures/{g}_brain.png",
+        ]
     return outs
 
 

@@ -11,21 +11,21 @@ rule demo_donors:
             for f in AHBA_FILES
         ],
         truth=f"{DEMO_DIR}/truth.json",
+    log:
+        "logs/demo_donors.log",
+    group:
+        "demo"
+    conda:
+        "../../envs/demo.yaml"
+    threads: rule_threads("demo_donors")
+    resources:
+        mem_mb=rule_mem_mb("demo_donors"),
+        runtime=rule_runtime("demo_donors"),
     params:
         library=library("rule_demo_donors.py"),
         seed=config["demo"]["seed"],
         samples_per_donor=config["demo"]["samples_per_donor"],
         donors=DONORS,
-    log:
-        "logs/demo_donors.log",
-    group:
-        "demo"
-    threads: rule_threads("demo_donors")
-    resources:
-        mem_mb=rule_mem_mb("demo_donors"),
-        runtime=rule_runtime("demo_donors"),
-    conda:
-        "../../envs/demo.yaml"
     script:
         "../../scripts/rules/rule_demo_donors.py"
 
@@ -34,19 +34,19 @@ rule demo_map:
     output:
         nifti=f"{DEMO_DIR}/demo_map.nii.gz",
         table=f"{DEMO_DIR}/demo_map.tsv",
-    params:
-        library=library("rule_demo_map.py"),
-        seed=config["demo"]["seed"],
     log:
         "logs/demo_map.log",
     group:
         "demo"
+    conda:
+        "../../envs/demo.yaml"
     threads: rule_threads("demo_map")
     resources:
         mem_mb=rule_mem_mb("demo_map"),
         runtime=rule_runtime("demo_map"),
-    conda:
-        "../../envs/demo.yaml"
+    params:
+        library=library("rule_demo_map.py"),
+        seed=config["demo"]["seed"],
     script:
         "../../scripts/rules/rule_demo_map.py"
 
@@ -54,19 +54,19 @@ rule demo_map:
 rule demo_genesets:
     output:
         f"{DEMO_DIR}/genesets.gmt",
-    params:
-        library=library("rule_demo_genesets.py"),
-        seed=config["demo"]["seed"],
     log:
         "logs/demo_genesets.log",
     group:
         "demo"
+    conda:
+        "../../envs/demo.yaml"
     threads: rule_threads("demo_genesets")
     resources:
         mem_mb=rule_mem_mb("demo_genesets"),
         runtime=rule_runtime("demo_genesets"),
-    conda:
-        "../../envs/demo.yaml"
+    params:
+        library=library("rule_demo_genesets.py"),
+        seed=config["demo"]["seed"],
     script:
         "../../scripts/rules/rule_demo_genesets.py"
 
@@ -76,21 +76,21 @@ rule demo_genesets:
 rule demo_rnaseq:
     output:
         [f"{DEMO_DIR}/source/rnaseq/rnaseq_donor{{donor}}/{f}" for f in RNASEQ_FILES],
-    params:
-        library=library("rule_demo_rnaseq.py"),
-        seed=config["demo"]["seed"],
-        samples_per_donor=config["demo"]["samples_per_donor"],
-    wildcard_constraints:
-        donor="9861|10021",
     log:
         "logs/demo_rnaseq_{donor}.log",
+    wildcard_constraints:
+        donor="|".join(RNASEQ_DONOR_IDS),
     group:
         "demo"
+    conda:
+        "../../envs/demo.yaml"
     threads: rule_threads("demo_rnaseq")
     resources:
         mem_mb=rule_mem_mb("demo_rnaseq"),
         runtime=rule_runtime("demo_rnaseq"),
-    conda:
-        "../../envs/demo.yaml"
+    params:
+        library=library("rule_demo_rnaseq.py"),
+        seed=config["demo"]["seed"],
+        samples_per_donor=config["demo"]["samples_per_donor"],
     script:
         "../../scripts/rules/rule_demo_rnaseq.py"

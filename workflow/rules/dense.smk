@@ -14,6 +14,19 @@ rule dense_maps:
         # published dense maps to compare with (dense.external)
         external=list(config["dense"]["external"].values()),
     output:
+        # the GP's posterior SD ('nearest' has none), the demo's check of the planted
+        # field, the comparison with published maps: only when they apply
+        **(
+            {"uncertainty": "results/dense/{geneset}/uncertainty.nii.gz"}
+            if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]
+            else {}
+        ),
+        **({"validation": "results/dense/{geneset}/validation.tsv"} if IS_DEMO else {}),
+        **(
+            {"external": "results/dense/{geneset}/external.tsv"}
+            if config["dense"]["external"]
+            else {}
+        ),
         maps="results/dense/{geneset}/maps.nii.gz",
         mask="results/dense/{geneset}/mask.nii.gz",
         celltypes="results/dense/{geneset}/celltypes.tsv",
@@ -27,29 +40,17 @@ rule dense_maps:
             subcategory="dense maps",
             labels={"gene sets": "{geneset}", "figure": "dense whole-brain maps"},
         ),
-        # the GP's posterior SD; 'nearest' has none
-        **(
-            {"uncertainty": "results/dense/{geneset}/uncertainty.nii.gz"}
-            if config["dense"]["method"] == "gp" and config["dense"]["uncertainty"]
-            else {}
-        ),
-        **({"validation": "results/dense/{geneset}/validation.tsv"} if IS_DEMO else {}),
-        **(
-            {"external": "results/dense/{geneset}/external.tsv"}
-            if config["dense"]["external"]
-            else {}
-        ),
-    params:
-        library=library("rule_dense_maps.py"),
-        # every option but 'enabled' (switching it on must not rerun finished maps)
-        options={k: v for k, v in config["dense"].items() if k != "enabled"},
     log:
         "logs/dense_maps_{geneset}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("dense_maps")
     resources:
         mem_mb=rule_mem_mb("dense_maps"),
         runtime=rule_runtime("dense_maps"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_dense_maps.py"),
+        # every option but 'enabled' (switching it on must not rerun finished maps)
+        options={k: v for k, v in config["dense"].items() if k != "enabled"},
     script:
         "../../scripts/rules/rule_dense_maps.py"

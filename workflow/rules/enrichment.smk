@@ -9,12 +9,25 @@ rule enrichment:
         nulls="results/{atlas}/{map}/nulls.npz",
         genesets=geneset_path,
         aliases=gene_alias_input,
-        ranking=lambda wc: (f"results/{wc.atlas}/{wc.map}/pls_genes.tsv"
-                            if config["enrichment"]["ranking"] == "pls1" else []),
+        ranking=lambda wc: (
+            f"results/{wc.atlas}/{wc.map}/pls_genes.tsv"
+            if config["enrichment"]["ranking"] == "pls1"
+            else []
+        ),
     output:
         table="results/{atlas}/{map}/enrichment_{geneset}.tsv",
         sets="results/{atlas}/{map}/enrichment_{geneset}_sets.tsv",
         nulls="results/{atlas}/{map}/enrichment_{geneset}_nulls.tsv.gz",
+    log:
+        "logs/enrichment_{atlas}_{map}_{geneset}.log",
+    group:
+        "per_map"
+    conda:
+        "../../envs/enrichment.yaml"
+    threads: rule_threads("enrichment")
+    resources:
+        mem_mb=rule_mem_mb("enrichment"),
+        runtime=rule_runtime("enrichment"),
     params:
         library=library("rule_enrichment.py"),
         method=config["association"]["method"],
@@ -24,15 +37,5 @@ rule enrichment:
         seed=config["enrichment"]["seed"],
         rank_alternative=config["enrichment"]["rank_alternative"],
         overlap_fraction=config["enrichment"]["overlap_fraction"],
-    log:
-        "logs/enrichment_{atlas}_{map}_{geneset}.log",
-    group:
-        "per_map"
-    threads: rule_threads("enrichment")
-    resources:
-        mem_mb=rule_mem_mb("enrichment"),
-        runtime=rule_runtime("enrichment"),
-    conda:
-        "../../envs/enrichment.yaml"
     script:
         "../../scripts/rules/rule_enrichment.py"

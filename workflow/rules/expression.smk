@@ -8,16 +8,16 @@ rule ahba_cache:
         lambda wc: donor_files(wc.donor),
     output:
         donor_cache_files("{donor}"),
-    params:
-        library=library("rule_ahba_cache.py"),
     log:
         "logs/ahba_cache_{donor}.log",
+    conda:
+        "../../envs/expression.yaml"
     threads: rule_threads("ahba_cache")
     resources:
         mem_mb=rule_mem_mb("ahba_cache"),
         runtime=rule_runtime("ahba_cache"),
-    conda:
-        "../../envs/expression.yaml"
+    params:
+        library=library("rule_ahba_cache.py"),
     script:
         "../../scripts/rules/rule_ahba_cache.py"
 
@@ -31,18 +31,18 @@ rule select_probes:
         rnaseq=all_rnaseq_files() if USE_RNASEQ else [],
     output:
         selection_files(),
-    params:
-        library=library("rule_select_probes.py"),
-        donors=DONORS,
-        options={k: config["expression"][k] for k in SELECTION_OPTIONS},
     log:
         "logs/select_probes.log",
+    conda:
+        "../../envs/expression.yaml"
     threads: rule_threads("select_probes")
     resources:
         mem_mb=rule_mem_mb("select_probes"),
         runtime=rule_runtime("select_probes"),
-    conda:
-        "../../envs/expression.yaml"
+    params:
+        library=library("rule_select_probes.py"),
+        donors=DONORS,
+        options={k: config["expression"][k] for k in SELECTION_OPTIONS},
     script:
         "../../scripts/rules/rule_select_probes.py"
 
@@ -59,18 +59,20 @@ rule expression:
         stability="results/{atlas}/stability.tsv",
         donors=expand("results/{{atlas}}/donors/expression_{donor}.tsv", donor=DONORS),
         methods="results/{atlas}/methods.txt",
-    params:
-        library=library("rule_expression.py"),
-        donors=DONORS,
-        atlas=atlas_param,
-        options={k: v for k, v in config["expression"].items() if k not in ("source", "precomputed")},
     log:
         "logs/expression_{atlas}.log",
+    conda:
+        "../../envs/expression.yaml"
     threads: rule_threads("expression")
     resources:
         mem_mb=rule_mem_mb("expression"),
         runtime=rule_runtime("expression"),
-    conda:
-        "../../envs/expression.yaml"
+    params:
+        library=library("rule_expression.py"),
+        donors=DONORS,
+        atlas=atlas_param,
+        options={
+            k: v for k, v in config["expression"].items() if k not in ("source", "precomputed")
+        },
     script:
         "../../scripts/rules/rule_expression.py"

@@ -5,23 +5,20 @@ rule fetch_donor:
     input:
         fetch_input,
     output:
-        [
-            f"{AHBA_DIR}/microarray/normalized_microarray_donor{{donor}}/{f}"
-            for f in AHBA_FILES
-        ],
+        [f"{AHBA_DIR}/microarray/normalized_microarray_donor{{donor}}/{f}" for f in AHBA_FILES],
+    log:
+        "logs/fetch_donor_{donor}.log",
+    conda:
+        "../../envs/fetch.yaml"
+    threads: rule_threads("fetch_donor")
+    resources:
+        mem_mb=rule_mem_mb("fetch_donor"),
+        runtime=rule_runtime("fetch_donor"),
     params:
         # with the demo, the generated donors (the input) stand in for the server
         source=config["ahba"]["source"],
         retries=config["ahba"]["retries"],
         timeout=config["ahba"]["timeout"],
-    log:
-        "logs/fetch_donor_{donor}.log",
-    threads: rule_threads("fetch_donor")
-    resources:
-        mem_mb=rule_mem_mb("fetch_donor"),
-        runtime=rule_runtime("fetch_donor"),
-    conda:
-        "../../envs/fetch.yaml"
     script:
         "../../scripts/rules/rule_fetch_donor.py"
 
@@ -35,20 +32,20 @@ rule fetch_rnaseq:
         fetch_rnaseq_input,
     output:
         [f"{AHBA_DIR}/rnaseq/rnaseq_donor{{donor}}/{f}" for f in RNASEQ_FILES],
-    params:
-        source=config["ahba"]["source"],
-        retries=config["ahba"]["retries"],
-        timeout=config["ahba"]["timeout"],
-    wildcard_constraints:
-        donor="9861|10021",
     log:
         "logs/fetch_rnaseq_{donor}.log",
+    wildcard_constraints:
+        donor="|".join(RNASEQ_DONOR_IDS),
+    conda:
+        "../../envs/fetch.yaml"
     threads: rule_threads("fetch_rnaseq")
     resources:
         mem_mb=rule_mem_mb("fetch_rnaseq"),
         runtime=rule_runtime("fetch_rnaseq"),
-    conda:
-        "../../envs/fetch.yaml"
+    params:
+        source=config["ahba"]["source"],
+        retries=config["ahba"]["retries"],
+        timeout=config["ahba"]["timeout"],
     script:
         "../../scripts/rules/rule_fetch_rnaseq.py"
 

@@ -14,16 +14,16 @@ if PRECOMPUTED:
         output:
             expression="results/{atlas}/expression.tsv",
             methods="results/{atlas}/methods.txt",
-        params:
-            library=library("rule_expression_precomputed.py"),
-            atlas=atlas_param,
         log:
             "logs/expression_precomputed_{atlas}.log",
+        conda:
+            "../../envs/expression.yaml"
         threads: rule_threads("expression_precomputed")
         resources:
             mem_mb=rule_mem_mb("expression_precomputed"),
             runtime=rule_runtime("expression_precomputed"),
-        conda:
-            "../../envs/expression.yaml"
+        params:
+            library=library("rule_expression_precomputed.py"),
+            atlas=atlas_param,
         script:
             "../../scripts/rules/rule_expression_precomputed.py"

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from itx.genesets import builtin_name
 
+
 def _declared_files():
     """(where, path, kind) of every input file the user names."""
     entries = []
@@ -29,8 +30,9 @@ def _declared_files():
             entries.append((f"atlases.{a}.source", spec["source"], "any"))
     if PRECOMPUTED:
         for a in ATLASES:
-            entries.append((f"expression.precomputed.{a}", config["expression"]["precomputed"][a],
-                            "file"))
+            entries.append(
+                (f"expression.precomputed.{a}", config["expression"]["precomputed"][a], "file")
+            )
     if config["dense"]["enabled"] and not PRECOMPUTED:
         for c, p in config["dense"]["external"].items():
             entries.append((f"dense.external.{c}", p, "file"))
@@ -41,8 +43,11 @@ def _declared_files():
 
 
 # the demo's generated inputs (rules/demo.smk) need not exist yet
-_DEMO_PRODUCED = [f"{DEMO_DIR}/demo_map.nii.gz", f"{DEMO_DIR}/demo_map.tsv",
-                  f"{DEMO_DIR}/genesets.gmt"]
+_DEMO_PRODUCED = [
+    f"{DEMO_DIR}/demo_map.nii.gz",
+    f"{DEMO_DIR}/demo_map.tsv",
+    f"{DEMO_DIR}/genesets.gmt",
+]
 
 
 def _check_declared_files():
@@ -78,13 +83,20 @@ def _check_map_contents():
         paths = map_files(SimpleNamespace(map=m))
         if not all(Path(p).is_file() for p in paths):
             continue  # reported by _check_declared_files (or made by the demo rules)
-        key = json.dumps([[str(Path(p).resolve()), Path(p).stat().st_size,
-                           Path(p).stat().st_mtime_ns] for p in paths]
-                         + [row["format"], row["column"], CHECKS_VERSION])
+        key = json.dumps(
+            [
+                [str(Path(p).resolve()), Path(p).stat().st_size, Path(p).stat().st_mtime_ns]
+                for p in paths
+            ]
+            + [row["format"], row["column"], CHECKS_VERSION]
+        )
         found = cache.get(key)
         if found is None:
-            found = check_map_file(paths if row["format"] == "gifti" else paths[0], row["format"],
-                                   column=row["column"] or None)
+            found = check_map_file(
+                paths if row["format"] == "gifti" else paths[0],
+                row["format"],
+                column=row["column"] or None,
+            )
         fresh[key] = found
         problems += [f"maps sheet {config['maps']}, map {m!r}: {p}" for p in found]
     try:
@@ -111,8 +123,10 @@ def _check_choices():
             current = dict(current, genesets={k: v for k, v in new_sets.items() if k in old_sets})
             changed = preflight.changed_choices(recorded, current)
             if changed:
-                problems.append(f"results/{atlas}/{m}/ was made with other choices (recorded in "
-                                f"{record}): " + "; ".join(changed))
+                problems.append(
+                    f"results/{atlas}/{m}/ was made with other choices (recorded in "
+                    f"{record}): " + "; ".join(changed)
+                )
     return problems
 
 
@@ -125,9 +139,15 @@ except preflight.PreflightError as err:
 if not config["replace_results"]:
     _changed = _check_choices()
     if _changed:
-        _stop(preflight.PreflightError(_changed + [
-            "to keep both results: add a second row for the map with another name (and its own "
-            "null_method), or copy the study (`make study NAME=<new> FROM=<this study folder>`; "
-            "the AHBA downloads and caches are shared); to replace them: rerun with "
-            "`--config replace_results=true` (or delete those folders)"],
-            "these results would be overwritten by a run with other choices"))
+        _stop(
+            preflight.PreflightError(
+                _changed
+                + [
+                    "to keep both results: add a second row for the map with another name (and its own "
+                    "null_method), or copy the study (`make study NAME=<new> FROM=<this study folder>`; "
+                    "the AHBA downloads and caches are shared); to replace them: rerun with "
+                    "`--config replace_results=true` (or delete those folders)"
+                ],
+                "these results would be overwritten by a run with other choices",
+            )
+        )

@@ -12,18 +12,18 @@ rule provenance:
         versions="results/versions.tsv",
     output:
         "results/{atlas}/{map}/provenance.json",
-    params:
-        library=library("rule_provenance.py"),
-        choices=lambda wc: map_choices(wc.atlas, wc.map),
-        settings=lambda wc: map_settings(wc.atlas, wc.map),
     log:
         "logs/provenance_{atlas}_{map}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("provenance")
     resources:
         mem_mb=rule_mem_mb("provenance"),
         runtime=rule_runtime("provenance"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_provenance.py"),
+        choices=lambda wc: map_choices(wc.atlas, wc.map),
+        settings=lambda wc: map_settings(wc.atlas, wc.map),
     script:
         "../../scripts/rules/rule_provenance.py"
 

@@ -22,21 +22,21 @@ rule map_figures:
             subcategory="{atlas}",
             labels={"map": "{map}", "atlas": "{atlas}", "figure": "top genes"},
         ),
+    log:
+        "logs/map_figures_{atlas}_{map}.log",
+    group:
+        "per_map"
+    conda:
+        "../../envs/report.yaml"
+    threads: rule_threads("map_figures")
+    resources:
+        mem_mb=rule_mem_mb("map_figures"),
+        runtime=rule_runtime("map_figures"),
     params:
         library=library("rule_map_figures.py"),
         atlas=atlas_param,
         scope=config["scope"],
         n_top=config["report"]["n_top_genes"],
-    log:
-        "logs/map_figures_{atlas}_{map}.log",
-    group:
-        "per_map"
-    threads: rule_threads("map_figures")
-    resources:
-        mem_mb=rule_mem_mb("map_figures"),
-        runtime=rule_runtime("map_figures"),
-    conda:
-        "../../envs/report.yaml"
     script:
         "../../scripts/rules/rule_map_figures.py"
 
@@ -60,18 +60,18 @@ rule enrichment_figures:
             subcategory="{atlas}",
             labels={"map": "{map}", "gene sets": "{geneset}", "figure": "null distributions"},
         ),
-    params:
-        library=library("rule_enrichment_figures.py"),
     log:
         "logs/enrichment_figures_{atlas}_{map}_{geneset}.log",
     group:
         "per_map"
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("enrichment_figures")
     resources:
         mem_mb=rule_mem_mb("enrichment_figures"),
         runtime=rule_runtime("enrichment_figures"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_enrichment_figures.py"),
     script:
         "../../scripts/rules/rule_enrichment_figures.py"
 
@@ -84,16 +84,16 @@ rule versions:
             category="Methods",
             labels={"file": "package versions"},
         ),
-    params:
-        library=library("rule_versions.py"),
     log:
         "logs/versions.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("versions")
     resources:
         mem_mb=rule_mem_mb("versions"),
         runtime=rule_runtime("versions"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_versions.py"),
     script:
         "../../scripts/rules/rule_versions.py"
 
@@ -108,15 +108,15 @@ rule methods:
             category="Methods",
             labels={"atlas": "{atlas}", "file": "abagen methods text"},
         ),
-    params:
-        library=library("rule_methods.py"),
     log:
         "logs/methods_{atlas}.log",
+    conda:
+        "../../envs/report.yaml"
     threads: rule_threads("methods")
     resources:
         mem_mb=rule_mem_mb("methods"),
         runtime=rule_runtime("methods"),
-    conda:
-        "../../envs/report.yaml"
+    params:
+        library=library("rule_methods.py"),
     script:
         "../../scripts/rules/rule_methods.py"

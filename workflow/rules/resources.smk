@@ -35,7 +35,10 @@ _RESOURCE_DEFAULTS = {
     "null_distance": dict(mem_mb=1000, runtime=5),
     # vertex rotations (82 MB per 1,000 nulls) then sparse weights
     "spin_weights": dict(mem_mb=2000, runtime=5, runtime_per_1000_perm=1),
-    # vertex_spin rotates 10,242 vertices per null (~15 s per 1,000); others: seconds
+    # vertex_spin's rotations of fsaverage5 (~15 s per 1,000), kept per parcel vertex
+    # as int16: ~190 MB per 10,000 nulls (left DK), made once per atlas
+    "vertex_spins": dict(mem_mb=2000, runtime=5, runtime_per_1000_perm=0.5),
+    # seconds per map; vertex_spin gathers from vertex_spins.npz (~0.8 s at 10,000)
     "map_nulls": dict(mem_mb=2500, runtime=2, runtime_per_1000_perm=0.5),
     # per-map rules: seconds to a few minutes each (10,000 nulls, 15,633 genes)
     "parcellate": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
@@ -121,4 +124,3 @@ def rule_runtime(rule):
         return int(math.ceil(minutes)) * attempt
 
     return runtime
-
