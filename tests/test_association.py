@@ -185,7 +185,8 @@ def test_constant_gene_and_null_give_nan_not_crash():
 def test_constant_map_gives_all_nan():
     x, y, nulls = _data(seed=2)
     res = correlate_genes(x, np.full_like(y, 3.0), nulls, set_matrix=np.ones((x.shape[1], 1)))
-    assert np.all(np.isnan(res.r)) and np.all(np.isnan(res.p_spin)) and np.all(np.isnan(res.p_naive))
+    assert (np.all(np.isnan(res.r)) and np.all(np.isnan(res.p_spin))
+            and np.all(np.isnan(res.p_naive)))
     assert np.all(np.isnan(res.null_set_scores))
 
 

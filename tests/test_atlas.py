@@ -96,8 +96,8 @@ def make_schaefer_files(n=100, seed=0):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "x.annot"
             nib.freesurfer.write_annot(str(p), idx, ctab, annot_names, fill_ctab=True)
-            files[f"FreeSurfer5.3/fsaverage5/label/{h}.Schaefer2018_100Parcels_7Networks_order.annot"] \
-                = p.read_bytes()
+            files["FreeSurfer5.3/fsaverage5/label/"
+                  f"{h}.Schaefer2018_100Parcels_7Networks_order.annot"] = p.read_bytes()
         truth[h] = np.where(idx > 0, idx + k * half, 0)
     return files, truth
 
@@ -151,7 +151,8 @@ def serve(server, files, prefix="/cbig"):
 def test_schaefer_files_are_pinned():
     files = catalog.schaefer_files(200)
     assert files["volume"] == "MNI/Schaefer2018_200Parcels_7Networks_order_FSLMNI152_1mm.nii.gz"
-    assert files["lh"] == "FreeSurfer5.3/fsaverage5/label/lh.Schaefer2018_200Parcels_7Networks_order.annot"
+    assert files["lh"] == ("FreeSurfer5.3/fsaverage5/label/"
+                           "lh.Schaefer2018_200Parcels_7Networks_order.annot")
     assert len(catalog.CBIG_COMMIT) == 40 and catalog.CBIG_COMMIT in catalog.CBIG_URL
     assert "/master/" not in catalog.CBIG_URL
     assert set(atlases.BUILTIN) == {"desikan_killiany", "schaefer100", "schaefer200", "schaefer400"}
@@ -174,7 +175,8 @@ def test_fetch_schaefer_from_pinned_url(server, schaefer_files, tmp_path, monkey
     assert len(info) == 100 and info["region"].is_unique
     assert info["region"].tolist() == truth["names"]  # Schaefer labels are unique: kept
     assert set(info.loc[info["id"] <= 50, "hemisphere"]) == {"L"}
-    assert set(info.loc[info["id"] > 50, "hemisphere"]) == {"R"} and set(info["structure"]) == {"cortex"}
+    assert (set(info.loc[info["id"] > 50, "hemisphere"]) == {"R"}
+            and set(info["structure"]) == {"cortex"})
     # annotation -> GIFTI: rh parcels renumbered 51..100 by name, background 0
     for h, path in zip(("lh", "rh"), atlas.surface):
         np.testing.assert_array_equal(nib.load(path).agg_data(), truth[h])

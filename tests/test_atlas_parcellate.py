@@ -54,7 +54,8 @@ def test_volume_parcellation_matches_nilearn(dk, tmp_path):
     img.to_filename(path)
     ours = parcellate.parcellate_volume(path, dk.volume, dk.info)
     img4d = nib.Nifti1Image(data[..., None], atlas_img.affine)
-    signals, labels = img_to_signals_labels(img4d, atlas_img, background_label=0, strategy="mean")[:2]
+    signals, labels = img_to_signals_labels(img4d, atlas_img, background_label=0,
+                                            strategy="mean")[:2]
     ref = pd.Series(signals[0], index=np.asarray(labels).astype(int))
     np.testing.assert_allclose(ours.to_numpy(), ref.loc[dk.info["id"]].to_numpy(), rtol=1e-6)
     # a brute-force mean of one parcel
@@ -122,7 +123,8 @@ def test_surface_parcellation_against_loop(dk, tmp_path):
 
 def test_region_table_by_name_and_id(dk, tmp_path):
     t = tmp_path / "t.tsv"
-    pd.DataFrame({"region": ["L_insula", "l_BANKSSTS"], "value": [1.0, 2.0]}).to_csv(t, sep="\t", index=False)
+    pd.DataFrame({"region": ["L_insula", "l_BANKSSTS"], "value": [1.0, 2.0]}).to_csv(
+        t, sep="\t", index=False)
     s = parcellate.read_region_table(t, dk.info)
     assert s["L_insula"] == 1.0 and s["L_bankssts"] == 2.0 and s.isna().sum() == 81
     t2 = tmp_path / "ids.csv"
@@ -136,7 +138,8 @@ def test_region_table_errors(dk, tmp_path):
     pd.DataFrame({"region": ["L_nowhere"], "value": [1.0]}).to_csv(t, sep="\t", index=False)
     with pytest.raises(ValueError, match="not in the atlas.*L_nowhere"):
         parcellate.read_region_table(t, dk.info)
-    pd.DataFrame({"region": ["L_insula", "L_insula"], "value": [1.0, 2]}).to_csv(t, sep="\t", index=False)
+    pd.DataFrame({"region": ["L_insula", "L_insula"], "value": [1.0, 2]}).to_csv(
+        t, sep="\t", index=False)
     with pytest.raises(ValueError, match="twice"):
         parcellate.read_region_table(t, dk.info)
     pd.DataFrame({"where": ["L_insula"], "value": [1.0]}).to_csv(t, sep="\t", index=False)

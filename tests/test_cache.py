@@ -68,7 +68,8 @@ def test_bad_inputs_fail_clearly_and_leave_no_cache(donors, tmp_path):
     assert not [p for p in (tmp_path / "c1").iterdir() if p.name.startswith(".")]
     # matrices from another download (fewer samples than SampleAnnot.csv rows)
     (src / "PACall.csv").write_text("\n".join(",".join(l.split(",")[:-1]) for l in lines) + "\n")
-    with pytest.raises(ValueError, match=r"PACall.csv: 11 sample columns but SampleAnnot.csv has 12"):
+    with pytest.raises(ValueError,
+                       match=r"PACall.csv: 11 sample columns but SampleAnnot.csv has 12"):
         cache.build_donor_cache(src, tmp_path / "c2")
     assert not cache.is_cache_complete(tmp_path / "c2")
     (src / "Probes.csv").unlink()

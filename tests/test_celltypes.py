@@ -11,7 +11,8 @@ from itx.association import fdr_bh
 from itx.genesets import read_gene_sets
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "genesets").is_dir(), reason="../shared/data not available")
+needs_data = pytest.mark.skipif(not (DATA / "genesets").is_dir(),
+                                reason="../shared/data not available")
 
 
 def _expression(seed=0, n_regions=25, n_genes=40):
@@ -136,7 +137,8 @@ def test_figures(tmp_path):
     from itx import figures
 
     x = _expression(4, n_regions=34)
-    res = celltypes.celltype_maps(x, {"A": ["G1", "G2", "G3"], "B": ["G4", "G5", "G6"]}, min_genes=3)
+    res = celltypes.celltype_maps(x, {"A": ["G1", "G2", "G3"], "B": ["G4", "G5", "G6"]},
+                                  min_genes=3)
     out = figures.plot_celltype_maps(res.table, tmp_path / "maps.png", title="demo")
     assert out.stat().st_size > 1000
     table = pd.DataFrame({"celltype": ["A", "B", "C"], "r": [0.5, -0.2, np.nan],

@@ -243,7 +243,8 @@ def test_enrichment_table_columns_order_and_q():
     w = pd.DataFrame(_membership(), columns=["A", "B", "C", "D"])
     null = rng.normal(0, 0.3, size=(100, 4))
     t = enrichment_table(r, w, null, n_random=300, seed=3)
-    assert list(t.columns) == ["set", "n_genes", "score", "p_spatial", "q_spatial", "p_random", "q_random"]
+    assert list(t.columns) == ["set", "n_genes", "score", "p_spatial", "q_spatial",
+                               "p_random", "q_random"]
     assert sorted(t["set"]) == ["A", "B", "C", "D"]
     key = list(zip(t["p_spatial"], -t["score"].abs()))
     assert key == sorted(key)

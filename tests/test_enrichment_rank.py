@@ -170,8 +170,8 @@ def test_overlap_equals_scipy_and_loop_over_same_draws(tail):
         x = int((m[:, j] & in_list).sum())
         assert res["overlap"][j] == x and res["n_list"][j] == n_list
         # P(X >= x), X ~ hypergeometric(population n, K set genes, n_list draws)
-        assert res["p_hypergeom"][j] == pytest.approx(stats.hypergeom(n, sizes[j], n_list).sf(x - 1),
-                                                      rel=1e-12)
+        assert res["p_hypergeom"][j] == pytest.approx(
+            stats.hypergeom(n, sizes[j], n_list).sf(x - 1), rel=1e-12)
         null = [in_list[row].sum() for row in draws[int(sizes[j])]]
         assert res["p_perm"][j] == (1 + sum(v >= x for v in null)) / (1 + n_random)
     if tail == "top":
@@ -223,14 +223,17 @@ def test_set_enrichment_table_carries_rank_and_overlap_columns():
     member[:10, 0] = 1
     member[50:70, 1] = 1
     member[[80, 81, 82, 83, 84], 2] = 1
-    rank = enrichment.rank_enrichment(r, member, 300, np.random.SeedSequence([5, 1]), alternative="less")
+    rank = enrichment.rank_enrichment(r, member, 300, np.random.SeedSequence([5, 1]),
+                                      alternative="less")
     top = enrichment.overlap_enrichment(r, member, 0.1, "top", 300, np.random.SeedSequence([5, 2]))
-    bottom = enrichment.overlap_enrichment(r, member, 0.1, "bottom", 300, np.random.SeedSequence([5, 3]))
+    bottom = enrichment.overlap_enrichment(r, member, 0.1, "bottom", 300,
+                                           np.random.SeedSequence([5, 3]))
     np.testing.assert_array_equal(t.loc[names, "p_rank"], rank["p_rank"])
     np.testing.assert_array_equal(t.loc[names, "median_rank"], rank["median_rank"])
     np.testing.assert_array_equal(t.loc[names, "p_perm_top"], top["p_perm"])
     np.testing.assert_array_equal(t.loc[names, "p_hypergeom_bottom"], bottom["p_hypergeom"])
-    np.testing.assert_allclose(t.loc[names, "q_rank"], association.fdr_bh(rank["p_rank"].to_numpy()))
+    np.testing.assert_allclose(t.loc[names, "q_rank"],
+                               association.fdr_bh(rank["p_rank"].to_numpy()))
     assert t.loc["up", "p_rank"] < 0.01 and t.loc["up", "overlap_top"] >= 5
     # same seed -> identical table; the tail choice changes only the rank test
     again = analysis.set_enrichment(al, sets, min_genes=5, n_random=300, seed=5,

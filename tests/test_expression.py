@@ -67,7 +67,8 @@ OPTION_SETS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("opts", OPTION_SETS,
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_other_options_equal_abagen(dk, data_dir, cache_dir, opts):
     info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
     ours = expression.process_ahba(dk.volume, info, cache_dir=cache_dir, **opts)
@@ -95,7 +96,8 @@ def test_donor_matrices_equal_abagen(dk, data_dir, default_run):
                                      return_donors=True, verbose=0)
     assert set(ref) == set(ours.donor_expression)
     for donor, frame in ref.items():
-        pd.testing.assert_frame_equal(ours.donor_expression[donor], frame.loc[:, ours.expression.columns],
+        pd.testing.assert_frame_equal(ours.donor_expression[donor],
+                                      frame.loc[:, ours.expression.columns],
                                       check_exact=False, rtol=1e-12)
 
 

@@ -79,7 +79,8 @@ def test_real_gmt_files(name, n_sets):
     assert sets == _naive_gmt(path)
     assert all(len(v) > 0 and "" not in v for v in sets.values())
     if name == "geneset_Pooled.gmt":
-        assert list(sets) == ["Astro", "Endo", "Microglia", "Neuro_Exc", "Neuro_Inb", "Oligo", "OPC"]
+        assert list(sets) == ["Astro", "Endo", "Microglia", "Neuro_Exc", "Neuro_Inb",
+                              "Oligo", "OPC"]
         assert len(sets["OPC"]) == 141
 
 
@@ -115,7 +116,8 @@ def test_real_sets_match_real_expression_genes():
     assert list(report["set"]) == list(sets)
     assert report["kept"].all()
     assert (report["n_genes_found"] <= report["n_genes_in_set"]).all()
-    np.testing.assert_array_equal(membership.sum(axis=0).to_numpy(), report["n_genes_found"].to_numpy())
+    np.testing.assert_array_equal(membership.sum(axis=0).to_numpy(),
+                                  report["n_genes_found"].to_numpy())
     assert membership.shape == (15633, 7)
 
 
@@ -126,7 +128,8 @@ def test_real_sets_match_real_expression_genes():
 
 def test_csv_bom_crlf_whitespace_duplicates(tmp_path):
     p = tmp_path / "sets.csv"
-    text = "gene,set\r\n GFAP , Astro\r\nAQP4,Astro\r\nGFAP,Astro\r\n\r\nMBP,Oligo\r\nAQP4,Astro\r\n,Oligo\r\n"
+    text = ("gene,set\r\n GFAP , Astro\r\nAQP4,Astro\r\nGFAP,Astro\r\n\r\n"
+            "MBP,Oligo\r\nAQP4,Astro\r\n,Oligo\r\n")
     p.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert read_gene_sets(p) == {"Astro": ["GFAP", "AQP4"], "Oligo": ["MBP"]}
 
@@ -305,7 +308,8 @@ def test_registry_is_pinned():
         assert re.search(r"/[0-9a-f]{40}/", c.url), c.url
         assert c.url.endswith("/" + c.filename)
         assert c.filename.endswith("." + c.ext) and c.ext in ("csv", "gmt")
-        assert re.fullmatch(r"[0-9a-f]{64}", c.sha256) and re.fullmatch(r"[0-9a-f]{64}", c.sha256_lf)
+        assert (re.fullmatch(r"[0-9a-f]{64}", c.sha256)
+                and re.fullmatch(r"[0-9a-f]{64}", c.sha256_lf))
 
 
 @needs_data
@@ -363,7 +367,8 @@ def test_fetch_pinned_url_and_crlf_bytes(http, tmp_path, monkeypatch):
     assert read_gene_sets(dest) == read_gene_sets(GENESETS / "celltypes_PSP.csv")
     # a full file URL (not a folder) is fetched as it is
     http.add("/other/name.csv", lf)
-    fetch_collection("seidlitz2020", tmp_path / "b.csv", source=http.base + "/other/name.csv", **FAST)
+    fetch_collection("seidlitz2020", tmp_path / "b.csv", source=http.base + "/other/name.csv",
+                     **FAST)
     assert (tmp_path / "b.csv").read_bytes() == lf
 
 
@@ -416,7 +421,8 @@ def test_alias_table_from_probe_reannotation():
         "gene_symbol": ["GPR98", "GPR98", "c1orf61", "OLD1", "OLD1", "SAME"],
     })
     re_ = pd.DataFrame({"probe_name": ["p1", "p2", "p3", "p4", "p5", "p6", "p7"],
-                        "gene_symbol": ["ADGRV1", "ADGRV1", "C1orf61", "NEW1", "NEW2", "SAME", "X"]})
+                        "gene_symbol": ["ADGRV1", "ADGRV1", "C1orf61", "NEW1", "NEW2", "SAME",
+                                        "X"]})
     t = alias_table(allen, re_)
     assert list(t.columns) == ["alias", "symbol", "n_probes"]
     # case-only differences are no aliases; one pair per distinct (alias, symbol)
@@ -441,7 +447,8 @@ def test_alias_table_with_abagen_reannotation(tmp_path):
         rows.append(f"{i},{name},{i},{'OLDNAME' if i == 0 else sym},x,1,1")
     probes.write_text("\n".join(rows) + "\n")
     t = alias_table(probes)
-    assert t.to_dict("records") == [{"alias": "OLDNAME", "symbol": re_["gene_symbol"][0], "n_probes": 1}]
+    assert t.to_dict("records") == [{"alias": "OLDNAME", "symbol": re_["gene_symbol"][0],
+                                     "n_probes": 1}]
 
 
 def _check_report_identity(report):
@@ -469,9 +476,12 @@ def test_match_with_aliases_counts_and_precedence():
     membership, report = match_gene_sets(sets, genes, min_size=1, aliases=aliases)
     _check_report_identity(report)
     rep = report.set_index("set")
-    assert rep.loc["A", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [1, 1, 1, 1]
-    assert rep.loc["B", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [1, 0, 0, 1]
-    assert rep.loc["C", ["n_found_direct", "n_found_alias", "n_missing", "n_duplicates"]].tolist() == [0, 1, 1, 0]
+    assert rep.loc["A", ["n_found_direct", "n_found_alias", "n_missing",
+                         "n_duplicates"]].tolist() == [1, 1, 1, 1]
+    assert rep.loc["B", ["n_found_direct", "n_found_alias", "n_missing",
+                         "n_duplicates"]].tolist() == [1, 0, 0, 1]
+    assert rep.loc["C", ["n_found_direct", "n_found_alias", "n_missing",
+                         "n_duplicates"]].tolist() == [0, 1, 1, 0]
     assert membership["A"].tolist() == [1, 1, 0, 0, 0, 0]
     assert membership["B"].tolist() == [1, 0, 0, 0, 0, 0]
     assert membership["C"].tolist() == [0, 0, 0, 0, 0, 1]

@@ -7,9 +7,11 @@ from itx import analysis, nullmaps
 
 
 def _info(n_cortex=6, n_sub=5):
-    rows = [dict(id=i + 1, label=f"c{i}", hemisphere="L", structure="cortex") for i in range(n_cortex)]
+    rows = [dict(id=i + 1, label=f"c{i}", hemisphere="L", structure="cortex")
+            for i in range(n_cortex)]
     hemis = ["L", "L", "R", "R", "B"]
-    rows += [dict(id=100 + i, label=f"s{i}", hemisphere=hemis[i % 5], structure="subcortex/brainstem")
+    rows += [dict(id=100 + i, label=f"s{i}", hemisphere=hemis[i % 5],
+                  structure="subcortex/brainstem")
              for i in range(n_sub)]
     info = pd.DataFrame(rows)
     info["region"] = info["hemisphere"] + "_" + info["label"]
@@ -36,7 +38,8 @@ def test_apply_index_rejects_bad_indices():
 
 def test_resolve_method_by_input_kind():
     assert nullmaps.resolve_method("auto", map_format="gifti", has_surface=True) == "vertex_spin"
-    assert nullmaps.resolve_method("auto", map_format="table", has_surface=True) == "alexander_bloch"
+    assert (nullmaps.resolve_method("auto", map_format="table", has_surface=True)
+            == "alexander_bloch")
     assert nullmaps.resolve_method("auto", map_format="nifti", has_surface=False) == "burt2020"
     assert nullmaps.resolve_method("vasa", map_format="nifti", has_surface=True) == "vasa"
     with pytest.raises(ValueError, match="vertex-level"):

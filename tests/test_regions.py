@@ -74,7 +74,8 @@ def test_real_published_tables(dk):
     table, notes = expression.read_precomputed(
         DATA / "ahba_parcellated" / "dk83_genes15633_abagen.csv", dk)
     assert table.shape == (83, 1 + 15629) and table.iloc[:, 1:].notna().all().all()
-    table, _ = expression.read_precomputed(DATA / "ahba_parcellated" / "allgenes_stable_r0.6.csv", dk)
+    table, _ = expression.read_precomputed(
+        DATA / "ahba_parcellated" / "allgenes_stable_r0.6.csv", dk)
     assert table.shape == (83, 1 + 1645)
     empty = table.set_index("region").isna().all(axis=1)
     # no brainstem row; right frontal and temporal poles have no AHBA sample

@@ -104,7 +104,8 @@ def test_rnaseq_donors_file_ids_and_folders(tmp_path):
     assert all(f"'{n}'" in src for n in RNASEQ_FILES)
     assert fetch.dataset_files("rnaseq") == RNASEQ_FILES
     assert fetch.dataset_files("microarray") == fetch.EXPECTED_FILES
-    assert fetch.donor_dir(tmp_path, "H0351.2002", "rnaseq") == tmp_path / "rnaseq" / "rnaseq_donor10021"
+    assert fetch.donor_dir(tmp_path, "H0351.2002", "rnaseq") == (
+        tmp_path / "rnaseq" / "rnaseq_donor10021")
     assert fetch.donor_dir(tmp_path, 9861) == (
         tmp_path / "microarray" / "normalized_microarray_donor9861")
 
@@ -440,7 +441,8 @@ def test_select_probes_rnaseq_from_cache_equals_csvs(small_dir, small_selection,
 def test_select_probes_rnaseq_brute_force(small_dir, small_selection):
     """abagen's rule re-computed one gene at a time with scipy."""
     def csv(d, name, **kw):
-        return pd.read_csv(small_dir / "microarray" / f"normalized_microarray_donor{d}" / name, **kw)
+        return pd.read_csv(small_dir / "microarray" / f"normalized_microarray_donor{d}" / name,
+                           **kw)
 
     probes = small_selection.probes  # the probes kept by intensity-based filtering
     micro, rna = {}, {}

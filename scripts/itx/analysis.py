@@ -222,7 +222,8 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
         sets of the table.
     """
     if rank_alternative not in _RANK_TAILS:
-        raise ValueError(f"rank_alternative must be one of {sorted(_RANK_TAILS)}, got {rank_alternative!r}")
+        raise ValueError(f"rank_alternative must be one of {sorted(_RANK_TAILS)}, "
+                         f"got {rank_alternative!r}")
     membership, report = genesets.match_gene_sets(sets, aligned.genes, min_genes, aliases=aliases)
     if membership.shape[1] == 0:
         raise ValueError(
@@ -247,7 +248,8 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
         raise ValueError(f"ranking has shape {scores.shape}; expected ({len(aligned.genes)},), "
                          "one value per expression gene")
     # separate streams, so adding a test never changes another test's draws
-    rank = enrichment.rank_enrichment(scores, membership, n_random, np.random.SeedSequence([seed, 1]),
+    rank = enrichment.rank_enrichment(scores, membership, n_random,
+                                      np.random.SeedSequence([seed, 1]),
                                       alternative=_RANK_TAILS[rank_alternative])
     extra = pd.DataFrame({"set": [str(c) for c in membership.columns],
                           "median_rank": rank["median_rank"].to_numpy(),
@@ -255,7 +257,8 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
                           "q_rank": association.fdr_bh(rank["p_rank"].to_numpy())})
     for k, tail in enumerate(("top", "bottom"), start=2):
         ov = enrichment.overlap_enrichment(scores, membership, fraction=overlap_fraction, tail=tail,
-                                           n_random=n_random, seed=np.random.SeedSequence([seed, k]))
+                                           n_random=n_random,
+                                           seed=np.random.SeedSequence([seed, k]))
         if tail == "top":
             extra["n_list"] = ov["n_list"].to_numpy()
         for col in ("overlap", "expected", "odds_ratio", "p_hypergeom", "p_perm"):

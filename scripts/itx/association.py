@@ -313,7 +313,8 @@ def correlate_genes(
     """
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {_METHODS}")
-    if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+    if (isinstance(block_size, (bool, np.bool_))
+            or not isinstance(block_size, (int, np.integer)) or block_size < 1):
         raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
     atol = float(atol)
     if not atol >= 0:

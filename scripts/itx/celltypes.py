@@ -36,7 +36,8 @@ def _region_frame(expression) -> pd.DataFrame:
     if np.isinf(df.to_numpy()).any():
         raise ValueError("expression contains infinite values")
     if df.index.has_duplicates:
-        raise ValueError(f"expression has duplicated regions: {list(df.index[df.index.duplicated()][:5])}")
+        raise ValueError("expression has duplicated regions: "
+                         f"{list(df.index[df.index.duplicated()][:5])}")
     return df
 
 
@@ -183,9 +184,11 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
     x = np.asarray(map_values, dtype=np.float64)
     nulls = np.asarray(null_maps, dtype=np.float64)
     if x.ndim != 1 or x.shape[0] != table.shape[0]:
-        raise ValueError(f"map_values has shape {x.shape}; the cell-type table has {table.shape[0]} regions")
+        raise ValueError(f"map_values has shape {x.shape}; "
+                         f"the cell-type table has {table.shape[0]} regions")
     if nulls.ndim != 2 or nulls.shape[0] != x.shape[0]:
-        raise ValueError(f"null_maps must have shape (n_regions={x.shape[0]}, n_perm), got {nulls.shape}")
+        raise ValueError(f"null_maps must have shape (n_regions={x.shape[0]}, n_perm), "
+                         f"got {nulls.shape}")
     values = table.to_numpy(np.float64)
     ok = np.isfinite(values).all(axis=0)
     names = [str(c) for c in table.columns]

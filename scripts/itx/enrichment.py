@@ -57,7 +57,8 @@ def _as_weights(membership, r=None):
     if isinstance(membership, pd.DataFrame) and isinstance(r, pd.Series):
         missing = membership.index.difference(r.index)
         if len(missing):
-            raise ValueError(f"r lacks {len(missing)} genes of membership, e.g. {list(missing[:5])}")
+            raise ValueError(f"r lacks {len(missing)} genes of membership, "
+                             f"e.g. {list(missing[:5])}")
         r = r.reindex(membership.index)
     w = np.asarray(membership, dtype=np.float64)
     if w.ndim == 1:
@@ -297,7 +298,8 @@ def random_gene_enrichment(
     ``_random_tuple_blocks``).
     """
     _check_alternative(alternative)
-    if isinstance(n_random, (bool, np.bool_)) or not isinstance(n_random, (int, np.integer)) or n_random < 1:
+    if (isinstance(n_random, (bool, np.bool_))
+            or not isinstance(n_random, (int, np.integer)) or n_random < 1):
         raise ValueError(f"n_random must be a positive integer, got {n_random!r}")
     w, r = _as_weights(membership, r)
     r = _as_r(r, w.shape[0])
@@ -475,7 +477,8 @@ def rank_enrichment(scores, membership, n_random: int, seed, alternative: str = 
         ``median_rank`` and ``p_rank``, one row per set (input order).
     """
     _check_alternative(alternative)
-    if isinstance(n_random, (bool, np.bool_)) or not isinstance(n_random, (int, np.integer)) or n_random < 1:
+    if (isinstance(n_random, (bool, np.bool_))
+            or not isinstance(n_random, (int, np.integer)) or n_random < 1):
         raise ValueError(f"n_random must be a positive integer, got {n_random!r}")
     ranks = gene_ranks(scores)
     member = _binary_membership(membership, ranks.shape[0])
@@ -558,7 +561,8 @@ def overlap_enrichment(scores, membership, fraction: float = 0.1, tail: str = "t
     c = n_list - a
     d = n - n_list - b
     zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    odds = np.where(zero, ((a + .5) * (d + .5)) / ((b + .5) * (c + .5)), (a * d) / np.where(zero, 1, b * c))
+    odds = np.where(zero, ((a + .5) * (d + .5)) / ((b + .5) * (c + .5)),
+                    (a * d) / np.where(zero, 1, b * c))
     p_h = hypergeom.sf(overlap - 1, n, sizes, n_list)
     p_perm = np.full(m.shape[1], np.nan)
     if n_random:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 
 import numpy as np
 import pandas as pd
@@ -496,7 +496,7 @@ def _select(data_dir, donors, cache_dir, opts):
         probe_info = probes_.reannotate_probes(probe_info)
     probe_info = probe_info.dropna(subset=["entrez_id"])
 
-    for donor, data in files.items():
+    for data in files.values():
         annot = samples_.update_coords(
             data["annotation"], corrected_mni=opts["corrected_mni"], native_space=None
         )
@@ -586,12 +586,13 @@ def write_selection(selection, out_dir):
         tables["index"][donor] = frame.index
         tables["columns"][donor] = frame.columns
         _atomic(out / f"expression_{donor}.npy",
-                lambda fh, v=frame.to_numpy(np.float64): np.save(fh, v))
+                partial(np.save, arr=frame.to_numpy(np.float64)))
     _atomic(out / "tables.pkl", lambda fh: pd.to_pickle(tables, fh))
     meta = {"version": SELECTION_VERSION, "options": selection.options,
             "donors": selection.donors, "sample_normed": selection.sample_normed,
             "order": [str(d) for d in selection.microarray]}
-    _atomic(out / "selection.json", lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
+    _atomic(out / "selection.json",
+            lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
     return out
 
 

@@ -23,6 +23,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .catalog import DENSITIES
 from .tables import atomic_path
 
 __all__ = [
@@ -190,9 +191,9 @@ def plot_region_map(values: pd.Series, label_giftis: Sequence, out_png,
         img = lab if isinstance(lab, nib.GiftiImage) else nib.load(str(lab))
         labels.append(np.asarray(img.agg_data()).astype(int))
     for hemi, lab in zip(("left", "right"), labels):
-        if lab.shape != (10242,):
+        if lab.shape != (DENSITIES["fsaverage5"],):
             raise ValueError(f"{hemi} labels have {lab.shape[0]} vertices; "
-                             "plot_region_map draws on fsaverage5 (10242)")
+                             f"plot_region_map draws on fsaverage5 ({DENSITIES['fsaverage5']})")
     known = set(np.unique(np.concatenate(labels))) - {0}
     unknown = sorted(set(vals.index) - known)
     if unknown and ignore_absent:

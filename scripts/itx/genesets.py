@@ -115,7 +115,8 @@ _RAW = "https://raw.githubusercontent.com"
 # folder of that name; the commit is the one whose files were checked (same
 # length and content as ../shared/data/genesets, whose sha256 is pinned).
 _ITX_COMMIT = "355500c151c445637b3a06300d9a290ab4353eee"
-_ITX_DATA = f"{_RAW}/alegiac95/Imaging-transcriptomics/{_ITX_COMMIT}/imaging-transcriptomics-1.1.3/imaging_transcriptomics/data"
+_ITX_DATA = (f"{_RAW}/alegiac95/Imaging-transcriptomics/{_ITX_COMMIT}"
+             "/imaging-transcriptomics-1.1.3/imaging_transcriptomics/data")
 
 #: Built-in collections by name.
 BUILTIN_COLLECTIONS: Mapping[str, Collection] = MappingProxyType({
@@ -187,7 +188,8 @@ def builtin_name(spec) -> Optional[str]:
         name = spec.get("builtin")
         if name not in BUILTIN_COLLECTIONS:
             raise ValueError(
-                f"unknown built-in gene-set collection {name!r}; known: {sorted(BUILTIN_COLLECTIONS)}"
+                f"unknown built-in gene-set collection {name!r}; "
+                f"known: {sorted(BUILTIN_COLLECTIONS)}"
             )
         return str(name)
     spec = str(spec)
@@ -430,7 +432,8 @@ def read_gene_set_csv(path, sep: str = ",") -> GeneSets:
     for lineno, fields in enumerate(rows[1:], start=2):
         if len(fields) < need:
             raise ValueError(
-                f"{path}, row {lineno}: expected at least {need} fields, got {len(fields)}: {fields!r}"
+                f"{path}, row {lineno}: expected at least {need} fields, "
+                f"got {len(fields)}: {fields!r}"
             )
         gene, name = fields[gi].strip(), fields[si].strip()
         if gene and name:
@@ -527,7 +530,8 @@ def alias_table(probes, reannotation=None) -> pd.DataFrame:
     re_ = _probe_symbols(_abagen_reannotation() if reannotation is None else reannotation,
                          "reannotation table")
     pairs = allen.merge(re_, on="probe_name", suffixes=("_allen", "_re"))
-    pairs = pairs[pairs["gene_symbol_allen"].str.casefold() != pairs["gene_symbol_re"].str.casefold()]
+    pairs = pairs[pairs["gene_symbol_allen"].str.casefold()
+                  != pairs["gene_symbol_re"].str.casefold()]
     out = (pairs.groupby(["gene_symbol_allen", "gene_symbol_re"]).size()
            .rename("n_probes").reset_index()
            .rename(columns={"gene_symbol_allen": "alias", "gene_symbol_re": "symbol"}))
@@ -610,7 +614,8 @@ def match_gene_sets(
     then looked up (case-insensitively) among the aliases, and matched when
     exactly one expression gene is among its current symbols.
     """
-    if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
+    if (isinstance(min_size, (bool, np.bool_))
+            or not isinstance(min_size, (int, np.integer)) or min_size < 1):
         raise ValueError(f"min_size must be a positive integer, got {min_size!r}")
     genes = [str(g) for g in genes]
     exact: Dict[str, List[int]] = {}
@@ -655,7 +660,8 @@ def match_gene_sets(
         reason = (
             ""
             if kept
-            else f"only {found} of {len(symbols)} genes found in the expression data (min_size={min_size})"
+            else (f"only {found} of {len(symbols)} genes found in the expression data "
+                  f"(min_size={min_size})")
         )
         report.append(
             {

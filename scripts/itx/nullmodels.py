@@ -48,6 +48,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .catalog import DENSITIES
+
 __all__ = [
     "ARTEFACTS",
     "REGISTRY",
@@ -68,7 +70,7 @@ __all__ = [
 #: Vertices of one fsaverage5 hemisphere. Vertex maps on fsaverage6/7 are
 #: spun at their first 10,242 vertices: the meshes are nested, so these are
 #: the fsaverage5 vertices themselves (the spins rotate fsaverage5).
-FSAVERAGE5_VERTICES = 10242
+FSAVERAGE5_VERTICES = DENSITIES["fsaverage5"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ class NullModel:
     make : callable
         ``make(part: NullPart) -> (n, n_perm) numpy.ndarray`` of null values.
     summary : str
-        One line for messages and docs (calibration from
-        ``docs/calibration.md``).
+        What the family does, in one line (its false-positive rates are in
+        ``docs/calibration.md``, measured by ``scripts/tools/calibrate_nulls.py``).
     """
 
     name: str
@@ -241,23 +243,23 @@ _C, _S = ("cortex",), ("subcortex",)
 #: Every null family, in the order of the schema enums.
 REGISTRY: Dict[str, NullModel] = {m.name: m for m in (
     NullModel("alexander_bloch", "spins", _C, True, _from_index,
-              "rotated parcel centroids, nearest one (a resampling); 5.8% at alpha 0.05"),
+              "rotated parcel centroids, nearest one (a resampling)"),
     NullModel("vasa", "spins", _C, True, _from_index,
-              "rotated centroids, greedy permutation; liberal (8.8%)"),
+              "rotated centroids, greedy permutation"),
     NullModel("hungarian", "spins", _C, True, _from_index,
-              "rotated centroids, optimal permutation; liberal (7.4%)"),
+              "rotated centroids, optimal permutation"),
     NullModel("baum", "spins", _C, True, _from_index,
-              "rotated vertices, modal parcel; 5.7%"),
+              "rotated vertices, modal parcel"),
     NullModel("cornblath", "weights", _C, True, _from_weights,
-              "rotated vertices, parcel means of parcel values; conservative (4.1%)"),
+              "rotated vertices, parcel means of parcel values"),
     NullModel("vertex_spin", "vertex", _C, True, _from_vertex_spins,
-              "the vertex-level map rotated, then parcellated; the reference (5.3%)"),
+              "the vertex-level map rotated, then parcellated"),
     NullModel("permute", "groups", _S, False, _permute,
               "permutations within structure class x hemisphere"),
     NullModel("burt2020", "distance", _C + _S, False, _variogram,
-              "variogram-matched surrogates (BrainSMASH); liberal for smooth maps (7.9%)"),
+              "variogram-matched surrogates (BrainSMASH)"),
     NullModel("moran", "distance", _C, False, _moran,
-              "Moran spectral randomisation; 6.6%"),
+              "Moran spectral randomisation"),
 )}
 
 

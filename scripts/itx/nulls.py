@@ -58,11 +58,14 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .checks import check_positive_int, check_seed
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 __all__ = [
     "ALIASES",

@@ -38,7 +38,8 @@ def _check(X, y):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be (n_regions, n_genes) and y (n_regions,); got {X.shape}, {y.shape}")
+        raise ValueError("X must be (n_regions, n_genes) and y (n_regions,); "
+                         f"got {X.shape}, {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("X and y must be finite; drop regions without data first")
     if X.shape[0] < MIN_PLS_REGIONS:

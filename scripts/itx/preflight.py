@@ -281,7 +281,8 @@ def read_sheet(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PreflightError([f"maps sheet {path} (config key `maps`) does not exist; create it "
-                              "(tab-separated, config/README.md 'Maps sheet') or fix the `maps` path"])
+                              "(tab-separated, config/README.md 'Maps sheet') "
+                              "or fix the `maps` path"])
     if path.is_dir():
         raise PreflightError([f"maps sheet {path} (config key `maps`) is a folder; give the "
                               "path of the tab-separated sheet"])
@@ -338,7 +339,8 @@ def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
     """
     problems = []
     if len(sheet.columns) == 1 and any(sep in sheet.columns[0] for sep in (",", ";")):
-        return sheet, [f"maps sheet {sheet_path}: the header {sheet.columns[0]!r} is one column; the "
+        return sheet, [f"maps sheet {sheet_path}: the header {sheet.columns[0]!r} "
+                       "is one column; the "
                        "sheet must be tab-separated (not commas or semicolons)"]
     missing = [c for c in SHEET_REQUIRED if c not in sheet.columns]
     if missing:

@@ -18,4 +18,5 @@ table = celltypes.compare_celltypes(aligned.y, maps.table, aligned.nulls, method
                                     map_name=snakemake.wildcards.map)
 write_tsv(table, snakemake.output.table)
 figures.plot_celltype_comparison(table, snakemake.output.figure,
-                                 title=f"{snakemake.wildcards.map} vs {snakemake.wildcards.geneset}")
+                                 title=(f"{snakemake.wildcards.map} vs "
+                                        f"{snakemake.wildcards.geneset}"))

@@ -1,4 +1,5 @@
-"""Rule fetch_atlas: a downloaded built-in atlas (Schaefer) into <resources_dir>/atlases/{builtin}/."""
+"""Rule fetch_atlas: a downloaded built-in atlas (Schaefer) into
+<resources_dir>/atlases/{builtin}/."""
 from pathlib import Path
 
 from itx import schaefer
