@@ -310,3 +310,72 @@ def test_reserved_map_names(name):
     _, problems = preflight.check_sheet(sheet([[name, "m.csv", "table", "", "dk", "1"]]),
                                         "maps.tsv", ["dk"])
     assert len(problems) == 1 and "taken by the workflow" in problems[0]
+
+
+# --- what the DAG checks before any job (rules/preflight.smk) ------------------------
+
+def _maps(rows):
+    return pd.DataFrame(rows, columns=["map", "path", "format", "column"])
+
+
+def test_declared_files_names_every_user_file():
+    cfg = _valid(
+        atlases={"dk": {"builtin": "desikan_killiany"}, "s": {"builtin": "schaefer100",
+                                                              "source": "/mirror/s100"},
+                 "own": {"volume": "v.nii.gz", "table": "t.tsv",
+                         "surface": ["l.gii", "r.gii"]}},
+        genesets={"mine": "my.gmt", "psp": {"builtin": "seidlitz2020", "source": "/m/psp.csv"},
+                  "web": {"builtin": "lake2018", "source": "https://example.org/lake.gmt"},
+                  "pinned": "pooled7"},
+        ahba={"source": "/data/ahba", "donors": ["9861"]})
+    maps = _maps([["vol", "a.nii.gz", "nifti", ""], ["surf", "l.gii, r.gii", "gifti", ""]])
+    entries = preflight.declared_files(cfg, maps)
+    assert ("maps sheet config/maps.tsv, map 'surf' (column path)", "r.gii", "file") in entries
+    got = {(where, path, kind) for where, path, kind in entries if not where.startswith("maps")}
+    assert got == {("genesets.mine", "my.gmt", "file"),
+                   ("genesets.psp.source", "/m/psp.csv", "any"),
+                   ("atlases.s.source", "/mirror/s100", "any"),
+                   ("atlases.own.volume", "v.nii.gz", "file"),
+                   ("atlases.own.table", "t.tsv", "file"),
+                   ("atlases.own.surface", "l.gii", "file"),
+                   ("atlases.own.surface", "r.gii", "file"),
+                   ("ahba.source", "/data/ahba", "any")}
+    # precomputed tables replace the AHBA; dense maps (which need the samples) are off then
+    cfg = _valid(expression={"source": "precomputed", "precomputed": {"dk": "dk.csv"}},
+                 dense={"enabled": True, "external": {"astro": "astro.nii.gz"}})
+    entries = preflight.declared_files(cfg, _maps([]))
+    assert ("expression.precomputed.dk", "dk.csv", "file") in entries
+    assert not any(w.startswith("dense") for w, _, _ in entries)
+    cfg = _valid(dense={"enabled": True, "external": {"astro": "astro.nii.gz"}})
+    assert ("dense.external.astro", "astro.nii.gz", "file") in preflight.declared_files(
+        cfg, _maps([]))
+
+
+def test_map_file_problems_are_cached_by_file(tmp_path, monkeypatch):
+    from itx import mapfiles
+
+    good, bad = tmp_path / "good.tsv", tmp_path / "bad.tsv"
+    good.write_text("region\tvalue\n" + "".join(f"L_r{i}\t{i * 0.5}\n" for i in range(6)))
+    bad.write_text("region\tvalue\nL_a\t1,5\nL_b\t2,5\nL_c\t0,5\n")
+    maps = _maps([["good", str(good), "table", ""], ["bad", str(bad), "table", ""],
+                  ["gone", str(tmp_path / "gone.tsv"), "table", ""]])
+    cache = tmp_path / "cache" / "mapcheck.json"
+    problems = preflight.map_file_problems(maps, "maps.tsv", cache)
+    assert len(problems) == 1 and problems[0].startswith("maps sheet maps.tsv, map 'bad': ")
+    assert "decimal commas" in problems[0]
+    calls = []
+    monkeypatch.setattr(mapfiles, "check_map_file", lambda *a, **k: calls.append(a) or [])
+    assert preflight.map_file_problems(maps, "maps.tsv", cache) == problems
+    assert calls == []  # unchanged files: read from the cache
+    bad.write_text("region\tvalue\nL_a\t1.5\nL_b\t2.5\nL_c\t0.5\n")
+    assert preflight.map_file_problems(maps, "maps.tsv", cache) == []
+    assert len(calls) == 1  # only the changed file is checked again
+
+
+def test_choice_changes_ignore_added_or_dropped_collections():
+    recorded = {"null_method": "vasa", "genesets": {"a": "a.gmt", "b": "b.gmt"}}
+    assert preflight.choice_changes(recorded, {"null_method": "vasa",
+                                               "genesets": {"a": "a.gmt", "c": "c.gmt"}}) == []
+    assert preflight.choice_changes(recorded, {"null_method": "alexander_bloch",
+                                               "genesets": {"a": "a2.gmt"}}) == [
+        "genesets.a: 'a.gmt' -> 'a2.gmt'", "null_method: 'vasa' -> 'alexander_bloch'"]

@@ -405,6 +405,119 @@ def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
     return sheet, problems
 
 
+def map_paths(path_cell: str) -> list[str]:
+    """A map's file(s) from the sheet's ``path`` cell: one path, or a
+    comma-separated (left, right) GIFTI pair."""
+    return [p.strip() for p in str(path_cell).split(",")]
+
+
+def _local(source) -> bool:
+    # a source that is not a URL is a local file or mirror folder
+    return bool(source) and "://" not in str(source)
+
+
+def declared_files(config: Mapping, maps: pd.DataFrame) -> list[tuple]:
+    """Every input file a study names, for :func:`missing_files`.
+
+    Parameters
+    ----------
+    config : mapping
+        The schema-valid config (defaults filled in).
+    maps : pandas.DataFrame
+        The maps sheet (:func:`check_sheet`), one row per map, with ``map``
+        and ``path`` columns.
+
+    Returns
+    -------
+    list of (where, path, kind)
+        `where` names the config key or sheet row; `kind` is ``"file"``, or
+        ``"any"`` for a local source that may be a file or a mirror folder.
+        Built-in gene sets and atlases fetched from their URLs are absent.
+    """
+    from .genesets import builtin_name
+
+    entries = []
+    for _, row in maps.iterrows():
+        for p in map_paths(row["path"]):
+            entries.append((f"maps sheet {config['maps']}, map {row['map']!r} (column path)",
+                            p, "file"))
+    for g, spec in config["genesets"].items():
+        if builtin_name(spec) is None:
+            entries.append((f"genesets.{g}", spec, "file"))
+        elif isinstance(spec, Mapping) and _local(spec.get("source")):
+            entries.append((f"genesets.{g}.source", spec["source"], "any"))
+    for a, spec in config["atlases"].items():
+        for k in ("volume", "table"):
+            if spec.get(k):
+                entries.append((f"atlases.{a}.{k}", spec[k], "file"))
+        for p in spec.get("surface") or []:
+            entries.append((f"atlases.{a}.surface", p, "file"))
+        if _local(spec.get("source")):
+            entries.append((f"atlases.{a}.source", spec["source"], "any"))
+    exp = config["expression"]
+    if exp["source"] == "precomputed":
+        for a in config["atlases"]:
+            entries.append((f"expression.precomputed.{a}", exp["precomputed"][a], "file"))
+    elif config["dense"]["enabled"]:  # dense maps need the AHBA samples
+        for c, p in config["dense"]["external"].items():
+            entries.append((f"dense.external.{c}", p, "file"))
+    src = config["ahba"]["source"]
+    if src not in ("demo", "allen") and _local(src):
+        entries.append(("ahba.source", src, "any"))
+    return entries
+
+
+def map_file_problems(maps: pd.DataFrame, sheet_path, cache_file=None) -> list[str]:
+    """Problems of every map file of the sheet (:func:`itx.mapfiles.check_map_file`).
+
+    Results are cached per file (resolved path, size, mtime, format, column,
+    checks version) in the JSON `cache_file`, so a large map is read once,
+    not at every Snakemake start. Missing files are skipped (they are
+    :func:`missing_files`' problem, or made by the demo's rules).
+
+    Parameters
+    ----------
+    maps : pandas.DataFrame
+        The maps sheet: ``map``, ``path``, ``format``, ``column``.
+    sheet_path : str
+        For the messages.
+    cache_file : path-like, optional
+        Where to keep the cache; None: no cache. A cache that cannot be
+        read or written only costs the time of the checks.
+    """
+    import json
+
+    from .mapfiles import CHECKS_VERSION, check_map_file
+
+    cache = {}
+    if cache_file is not None:
+        try:
+            cache = json.loads(Path(cache_file).read_text())
+        except (OSError, ValueError):
+            cache = {}
+    problems, fresh = [], {}
+    for _, row in maps.iterrows():
+        paths = [Path(p) for p in map_paths(row["path"])]
+        if not all(p.is_file() for p in paths):
+            continue
+        key = json.dumps([[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns]
+                          for p in paths] + [row["format"], row["column"], CHECKS_VERSION])
+        found = cache.get(key)
+        if found is None:
+            found = check_map_file([str(p) for p in paths] if row["format"] == "gifti"
+                                   else str(paths[0]), row["format"],
+                                   column=row["column"] or None)
+        fresh[key] = found
+        problems += [f"maps sheet {sheet_path}, map {row['map']!r}: {p}" for p in found]
+    if cache_file is not None:
+        try:
+            Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(cache_file).write_text(json.dumps(fresh))
+        except OSError:
+            pass
+    return problems
+
+
 def missing_files(entries: Iterable[tuple], *, producible: Iterable[str] = (),
                   workdir=None) -> list[str]:
     """Problems for declared input files that do not exist.
@@ -458,3 +571,16 @@ def changed_choices(recorded: Mapping, current: Mapping, prefix: str = "") -> li
         elif old != new:
             lines.append(f"{name}: {_short(old, 60)} -> {_short(new, 60)}")
     return lines
+
+
+def choice_changes(recorded: Mapping, current: Mapping) -> list[str]:
+    """:func:`changed_choices` of a results folder, as a rerun would see them.
+
+    A gene-set collection added or dropped overwrites nothing (each has its
+    own output files), so only the collections in both are compared; a
+    collection whose file or source changed is a change.
+    """
+    old_sets, new_sets = recorded.get("genesets") or {}, current.get("genesets") or {}
+    recorded = dict(recorded, genesets={k: v for k, v in old_sets.items() if k in new_sets})
+    current = dict(current, genesets={k: v for k, v in new_sets.items() if k in old_sets})
+    return changed_choices(recorded, current)

@@ -122,7 +122,7 @@ def map_row(wildcards):
 
 def map_files(wildcards):
     """Input file(s) of a map: one path, or a comma-separated (left, right) pair."""
-    return [p.strip() for p in map_row(wildcards)["path"].split(",")]
+    return preflight.map_paths(map_row(wildcards)["path"])
 
 
 def donor_files(donor):
