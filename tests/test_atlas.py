@@ -10,9 +10,7 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nibabel as nib
@@ -22,6 +20,7 @@ import pytest
 import yaml
 from scipy.spatial import cKDTree
 
+from fileserver import FileServer
 from itx import atlas as atlases
 from itx import catalog, parcellate, schaefer
 from itx.atlas import AtlasError
@@ -107,39 +106,17 @@ def schaefer_files():
     return make_schaefer_files()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        body = self.server.files.get(self.path)
-        self.server.hits.append(self.path)
-        if body is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.hits = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with FileServer() as srv:
+        yield srv
 
 
 def serve(server, files, prefix="/cbig"):
-    server.files.update({f"{prefix}/{rel}": body for rel, body in files.items()})
+    """Serve ``files`` (relative path -> bytes) under ``prefix`` like a plain
+    static server: no ETag, no Range support."""
+    for rel, body in files.items():
+        server.add(f"{prefix}/{rel}", body, ranges=False, etag=None)
     return server.base + prefix
 
 
@@ -189,9 +166,9 @@ def test_fetch_schaefer_from_pinned_url(server, schaefer_files, tmp_path, monkey
         assert e["size"] == len(body) and e["sha256"] == hashlib.sha256(body).hexdigest()
         assert e["url"] == f"{base}/{rel}"
     # a second fetch reuses the verified downloads
-    n = len(server.hits)
+    n = len(server.requested)
     schaefer.fetch_schaefer(100, dest, lock_file=lock, **FAST)
-    assert len(server.hits) == n
+    assert len(server.requested) == n
 
 
 def test_fetch_schaefer_lock_mismatch_leaves_nothing(server, schaefer_files, tmp_path):
@@ -202,7 +179,7 @@ def test_fetch_schaefer_lock_mismatch_leaves_nothing(server, schaefer_files, tmp
     before = lock.read_text()
     # the server now serves another table: same name, different bytes
     rel = "MNI/Schaefer2018_100Parcels_7Networks_order.txt"
-    server.files[f"/cbig/{rel}"] = files[rel].replace(b"Net1_1", b"Net9_1")
+    server.routes[f"/cbig/{rel}"].body = files[rel].replace(b"Net1_1", b"Net9_1")
     with pytest.raises(ChecksumError, match=r"SHA-256|bytes"):
         schaefer.fetch_schaefer(100, tmp_path / "b", base, lock_file=lock, **FAST)
     assert not any((tmp_path / "b" / f).exists() for f in atlases.ATLAS_FILES)

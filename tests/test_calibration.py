@@ -107,7 +107,7 @@ def test_dispatch_through_the_registry_equals_each_family():
     the null maps are those of each family's own functions."""
     import warnings
 
-    from itx import compat, nullmodels, nulls, surrogates
+    from itx import compat, nullmodels, nulls, surrogates, vertexspins
 
     assert set(cal.ALL_METHODS) == {"naive", "permutation"} | set(
         nullmodels.names(part="cortex"))
@@ -119,15 +119,15 @@ def test_dispatch_through_the_registry_equals_each_family():
     methods = [m for m in cal.ALL_METHODS if m != "naive"]
     made = cal._Nulls(methods, n_perm, seed, labels, spheres, cal.LEFT_DK)
     field = cal.smooth_fields(35, 1, seed=0, sphere=spheres[0])[:, 0]
-    y = nulls.vertex_parcel_means((field, None), labels, cal.LEFT_DK)
-    rot = nulls.vertex_rotations(n_perm, seed, hemispheres="left", sphere_giftis=spheres)
+    y = vertexspins.vertex_parcel_means((field, None), labels, cal.LEFT_DK)
+    rot = vertexspins.vertex_rotations(n_perm, seed, hemispheres="left", sphere_giftis=spheres)
     expect = {
         "permutation": nulls.apply_index(y, np.argsort(
             np.random.default_rng(seed).random((34, n_perm)), 0)),
         "baum": nulls.apply_index(y, nulls.spin_nulls(labels, spheres, cal.LEFT_DK, n_perm,
                                                       "baum", seed, rotations=rot)),
-        "cornblath": nulls.cornblath_nulls(y, labels, cal.LEFT_DK, rot),
-        "vertex_spin": nulls.spin_vertex_map((field, None), labels, cal.LEFT_DK, rot),
+        "cornblath": vertexspins.cornblath_nulls(y, labels, cal.LEFT_DK, rot),
+        "vertex_spin": vertexspins.spin_vertex_map((field, None), labels, cal.LEFT_DK, rot),
         "burt2020": surrogates.variogram_surrogates(y, made.dist, n_perm, 99),
         "moran": surrogates.moran_surrogates(y, made.dist, n_perm, 99),
     }

@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from fileserver import FileServer
 from itx import download as dl
 from itx.download import (
     ChecksumError,
@@ -39,84 +38,10 @@ def all_files(root: Path) -> list:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-class Route:
-    def __init__(self, body: bytes, *, fail=0, truncate=0, delay=0.0, ranges=True, status=200):
-        self.body = body
-        self.fail = fail          # the first `fail` requests get HTTP 503
-        self.truncate = truncate  # then `truncate` responses stop half-way
-        self.delay = delay        # seconds before the body is sent
-        self.ranges = ranges      # honour Range requests
-        self.status = status      # e.g. 404
-        self.requests = []        # (Range, If-Range) of each request
-        self.active = 0           # requests being served now
-        self.max_active = 0
-
-
-class Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: the connection closes after each response, so a short body
-    # (fewer bytes than Content-Length) is a truncated transfer.
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        with self.server.lock:
-            route.requests.append((self.headers.get("Range"), self.headers.get("If-Range")))
-            n = len(route.requests)
-            route.active += 1
-            route.max_active = max(route.max_active, route.active)
-        try:
-            if route.status != 200:
-                self.send_error(route.status)
-                return
-            if n <= route.fail:
-                self.send_error(503, "Busy")
-                return
-            body, start, status = route.body, 0, 200
-            m = re.fullmatch(r"bytes=(\d+)-", (self.headers.get("Range") or "").strip())
-            if m and route.ranges and int(m.group(1)) < len(body):
-                start, status = int(m.group(1)), 206
-            part = body[start:]
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(part)))
-            self.send_header("ETag", '"v1"')
-            if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            self.end_headers()
-            time.sleep(route.delay)
-            cut = n <= route.fail + route.truncate
-            try:
-                self.wfile.write(part[: len(part) // 2] if cut else part)
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-        finally:
-            with self.server.lock:
-                route.active -= 1
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.routes, httpd.lock = {}, threading.Lock()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    def add(path, body, **kw):
-        httpd.routes[path] = Route(body, **kw)
-        return httpd.routes[path]
-
-    httpd.add = add
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with FileServer() as srv:
+        yield srv
 
 
 def sha(data: bytes) -> str:
@@ -133,7 +58,7 @@ def test_retries_after_server_errors(server, tmp_path):
     route = server.add("/f", body, fail=2)
     dest = tmp_path / "f.bin"
     download(server.base + "/f", dest, sha256=sha(body), retries=2, **FAST)
-    assert dest.read_bytes() == body and len(route.requests) == 3
+    assert dest.read_bytes() == body and route.hits == 3
     assert all_files(tmp_path) == ["f.bin"]
 
 
@@ -141,7 +66,7 @@ def test_gives_up_after_the_retries(server, tmp_path):
     route = server.add("/f", b"x" * 100, fail=5)
     with pytest.raises(DownloadError, match=r"/f after 2 attempt\(s\): HTTP 503"):
         download(server.base + "/f", tmp_path / "f", retries=1, **FAST)
-    assert len(route.requests) == 2 and all_files(tmp_path) == []
+    assert route.hits == 2 and all_files(tmp_path) == []
 
 
 def test_backoff_doubles(server, tmp_path, monkeypatch):
@@ -160,7 +85,7 @@ def test_resumes_a_truncated_transfer(server, tmp_path):
     download(server.base + "/f", dest, expected_size=len(body), sha256=sha(body), **FAST)
     assert dest.read_bytes() == body
     # the second request asks only for the missing tail, of the same version
-    assert route.requests == [(None, None), (f"bytes={len(body) // 2}-", '"v1"')]
+    assert route.resume_headers == [(None, None), (f"bytes={len(body) // 2}-", '"v1"')]
     assert all_files(tmp_path) == ["f.bin"]
 
 
@@ -169,7 +94,7 @@ def test_restarts_when_the_server_ignores_range(server, tmp_path):
     route = server.add("/f", body, truncate=1, ranges=False)
     dest = tmp_path / "f.bin"
     download(server.base + "/f", dest, **FAST)
-    assert dest.read_bytes() == body and len(route.requests) == 2
+    assert dest.read_bytes() == body and route.hits == 2
 
 
 def test_resumes_a_partial_file_left_by_a_killed_run(server, tmp_path):
@@ -182,7 +107,7 @@ def test_resumes_a_partial_file_left_by_a_killed_run(server, tmp_path):
         json.dumps({"url": server.base + "/f", "validator": '"v1"'}))
     download(server.base + "/f", dest, sha256=sha(body), **FAST)
     assert dest.read_bytes() == body
-    assert route.requests == [("bytes=30000-", '"v1"')]
+    assert route.resume_headers == [("bytes=30000-", '"v1"')]
     assert all_files(tmp_path) == ["f.bin"]
 
 
@@ -203,7 +128,7 @@ def test_checksum_mismatch_leaves_no_file(server, tmp_path):
     with pytest.raises(ChecksumError):
         download(server.base + "/f", dest, sha256="1" * 64, **FAST)
     assert dest.read_bytes() == b"old" and all_files(tmp_path) == ["f.bin"]
-    assert len(route.requests) == 3  # checksum failures are not retried
+    assert route.hits == 3  # checksum failures are not retried
 
 
 class _NoLength:
@@ -239,10 +164,10 @@ def test_verify_hook_rejects_and_leaves_the_old_file(server, tmp_path):
 
 
 def test_permanent_error_is_not_retried(server, tmp_path):
-    route = server.add("/f", b"", status=404)
+    route = server.add("/f", b"", then=404)
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(server.base + "/f", tmp_path / "f", retries=3, **FAST)
-    assert len(route.requests) == 1 and all_files(tmp_path) == []
+    assert route.hits == 1 and all_files(tmp_path) == []
 
 
 def test_progress_line(server, tmp_path, capsys):
@@ -260,9 +185,9 @@ def test_lock_makes_a_second_download_wait(server, tmp_path):
         t = threading.Thread(target=download, args=(server.base + "/f", dest), kwargs=FAST)
         t.start()
         time.sleep(0.4)
-        assert t.is_alive() and route.requests == []
+        assert t.is_alive() and route.hits == 0
     t.join(10)
-    assert dest.read_bytes() == body and len(route.requests) == 1
+    assert dest.read_bytes() == body and route.hits == 1
 
 
 def test_concurrent_downloads_of_one_file_fetch_it_once(server, tmp_path):
@@ -284,7 +209,7 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(server, tmp_path):
         t.join(20)
     assert not errors and dest.read_bytes() == body
     # never two at once, and the waiting ones found the verified file
-    assert route.max_active == 1 and len(route.requests) == 1
+    assert route.max_active == 1 and route.hits == 1
     assert all_files(tmp_path) == ["f.bin"]
 
 
@@ -294,9 +219,9 @@ def test_reuse_replaces_a_mismatching_file(server, tmp_path):
     dest = tmp_path / "f"
     dest.write_bytes(b"stale")
     download(server.base + "/f", dest, sha256=sha(body), reuse=True, **FAST)
-    assert dest.read_bytes() == body and len(route.requests) == 1
+    assert dest.read_bytes() == body and route.hits == 1
     download(server.base + "/f", dest, sha256=sha(body), reuse=True, **FAST)
-    assert len(route.requests) == 1  # the verified file is kept
+    assert route.hits == 1  # the verified file is kept
 
 
 # ---------------------------------------------------------------------------

@@ -8,14 +8,13 @@ import io
 import os
 import re
 import stat
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from fileserver import FileServer
 from itx import fetch
 from itx.fetch import (
     DONORS,
@@ -70,113 +69,10 @@ def assert_donor(folder: Path, donor: str) -> None:
         assert (folder / name).read_text() == text
 
 
-class Route:
-    """What the test server does for one path."""
-
-    def __init__(self, body: bytes, mode: str = "ok", ranges: bool = True):
-        self.body = body
-        # ok | truncate_once | truncate_always | 404 | 500_once | stall_once |
-        # hang_once (half the body, then wait: the client gets killed) |
-        # corrupt_once (same length, bytes flipped in the middle)
-        self.mode = mode
-        self.ranges = ranges  # honour Range requests
-        self.hits = 0
-        self.range_headers = []
-        self.if_range_headers = []
-
-
-class Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: the server closes after each response, which is what makes
-    # a short body (fewer bytes than Content-Length) look truncated.
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        with self.server.lock:
-            route.hits += 1
-            hit = route.hits
-            route.range_headers.append(self.headers.get("Range"))
-            route.if_range_headers.append(self.headers.get("If-Range"))
-        if route.mode == "404":
-            self.send_error(404, "Not Found")
-            return
-        if route.mode == "500_once" and hit == 1:
-            self.send_error(503, "Busy")
-            return
-
-        body, start, status = route.body, 0, 200
-        rng = self.headers.get("Range")
-        if rng and route.ranges:
-            m = re.fullmatch(r"bytes=(\d+)-", rng.strip())
-            if m and int(m.group(1)) < len(body):
-                start, status = int(m.group(1)), 206
-        part = body[start:]
-        self.send_response(status)
-        self.send_header("Content-Type", "application/zip")
-        self.send_header("Content-Length", str(len(part)))
-        self.send_header("ETag", '"v1"')
-        if route.ranges:
-            self.send_header("Accept-Ranges", "bytes")
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.end_headers()
-
-        if route.mode == "stall_once" and hit == 1:
-            time.sleep(1.0)  # longer than the client's read timeout
-        truncate = route.mode == "truncate_always" or (route.mode == "truncate_once" and hit == 1)
-        if route.mode == "corrupt_once" and hit == 1:
-            mid = len(part) // 2
-            part = part[:mid] + bytes(b ^ 0xFF for b in part[mid:mid + 64]) + part[mid + 64:]
-        if route.mode == "hang_once" and hit == 1:
-            try:
-                self.wfile.write(part[: len(part) // 2])
-                self.wfile.flush()
-                time.sleep(20)  # the client is SIGKILLed meanwhile
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            return
-        try:
-            self.wfile.write(part[: len(part) // 2] if truncate else part)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-class Server:
-    def __init__(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.routes = {}
-        self.httpd.lock = threading.Lock()
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def add(self, path: str, body: bytes, mode: str = "ok", ranges: bool = True) -> Route:
-        route = Route(body, mode, ranges)
-        self.httpd.routes[path] = route
-        return route
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
-    srv = Server()
-    yield srv
-    srv.close()
+    with FileServer() as srv:
+        yield srv
 
 
 FAST = dict(backoff=0, timeout=5)
@@ -225,7 +121,7 @@ def test_download_ok(server, tmp_path):
 
 def test_download_resumes_with_range(server, tmp_path):
     body = os.urandom(200_001)
-    route = server.add("/f", body, mode="truncate_once")
+    route = server.add("/f", body, truncate=1)
     dest = tmp_path / "f.zip"
     download(server.url("/f"), dest, expected_size=len(body), **FAST)
     assert dest.read_bytes() == body
@@ -238,7 +134,7 @@ def test_download_resumes_with_range(server, tmp_path):
 
 def test_download_restarts_when_range_ignored(server, tmp_path):
     body = os.urandom(150_000)
-    route = server.add("/f", body, mode="truncate_once", ranges=False)
+    route = server.add("/f", body, truncate=1, ranges=False)
     dest = tmp_path / "f.zip"
     download(server.url("/f"), dest, **FAST)
     assert dest.read_bytes() == body  # the 200 body replaced, not appended to, the partial
@@ -247,7 +143,7 @@ def test_download_restarts_when_range_ignored(server, tmp_path):
 
 
 def test_download_always_truncated_fails_cleanly(server, tmp_path):
-    route = server.add("/f", os.urandom(100_000), mode="truncate_always")
+    route = server.add("/f", os.urandom(100_000), then="truncate")
     url = server.url("/f")
     with pytest.raises(DownloadError) as err:
         download(url, tmp_path / "f.zip", retries=2, **FAST)
@@ -257,7 +153,7 @@ def test_download_always_truncated_fails_cleanly(server, tmp_path):
 
 
 def test_download_404_is_not_retried(server, tmp_path):
-    route = server.add("/missing", b"", mode="404")
+    route = server.add("/missing", b"", then=404)
     url = server.url("/missing")
     with pytest.raises(DownloadError, match=re.escape(url) + ".*404"):
         download(url, tmp_path / "f.zip", **FAST)
@@ -267,14 +163,14 @@ def test_download_404_is_not_retried(server, tmp_path):
 
 def test_download_retries_server_error(server, tmp_path):
     body = b"x" * 1000
-    route = server.add("/f", body, mode="500_once")
+    route = server.add("/f", body, fail=1)
     download(server.url("/f"), tmp_path / "f", **FAST)
     assert (tmp_path / "f").read_bytes() == body and route.hits == 2
 
 
 def test_download_retries_after_read_timeout(server, tmp_path):
     body = b"y" * 5000
-    route = server.add("/f", body, mode="stall_once")
+    route = server.add("/f", body, plan=["stall"])
     download(server.url("/f"), tmp_path / "f", timeout=0.3, backoff=0)
     assert (tmp_path / "f").read_bytes() == body and route.hits == 2
 
@@ -471,13 +367,13 @@ def test_fetch_allen_url_and_known_size(server, tmp_path, monkeypatch):
 
 def test_fetch_truncated_once_succeeds(server, tmp_path):
     body = make_zip("15697")
-    route = server.add("/d/15697", body, mode="truncate_once")
+    route = server.add("/d/15697", body, truncate=1)
     assert_donor(fetch_donor("15697", tmp_path, server.base + "/d/{donor}", **FAST), "15697")
     assert route.hits == 2
 
 
 def test_fetch_always_truncated_leaves_nothing(server, tmp_path):
-    server.add("/d/15697", make_zip("15697"), mode="truncate_always")
+    server.add("/d/15697", make_zip("15697"), then="truncate")
     url = server.url("/d/15697")
     with pytest.raises(DownloadError, match=r"donor 15697.*" + re.escape(url)):
         fetch_donor("15697", tmp_path, server.base + "/d/{donor}", retries=1, **FAST)
@@ -485,7 +381,7 @@ def test_fetch_always_truncated_leaves_nothing(server, tmp_path):
 
 
 def test_fetch_404_names_donor_and_url(server, tmp_path):
-    server.add("/d/12876", b"", mode="404")
+    server.add("/d/12876", b"", then=404)
     url = server.url("/d/12876")
     with pytest.raises(DownloadError) as err:
         fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST)
@@ -653,8 +549,8 @@ def test_fetch_demo_donors_over_http(server, tmp_path):
             for name in fetch.EXPECTED_FILES:
                 zf.write(folder / name, name)
         # one donor's first response is cut mid-file, as a dropped connection would
-        mode = "truncate_once" if d == "12876" else "ok"
-        routes[d] = server.add(f"/ahba/{fetch.DONORS[d].file_id}", buf.getvalue(), mode=mode)
+        cut = 1 if d == "12876" else 0
+        routes[d] = server.add(f"/ahba/{fetch.DONORS[d].file_id}", buf.getvalue(), truncate=cut)
     data_dir = tmp_path / "data"
     for d in fetch.DONOR_IDS:
         out = fetch.fetch_donor(d, data_dir, server.url("/ahba/{file_id}"), **FAST)
@@ -687,7 +583,7 @@ def test_sigkill_mid_download_then_rerun_resumes_and_leaves_nothing(server, tmp_
     import sys
 
     body = big_zip()
-    route = server.add("/d/12876", body, mode="hang_once")
+    route = server.add("/d/12876", body, plan=["hang"])
     data = tmp_path / "data"
     part = data / "microarray" / ".normalized_microarray_donor12876.zip.part"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from itx.fetch import fetch_donor; "
@@ -737,7 +633,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(server, tmp_path):
 
 def test_corrupt_download_is_refetched(server, tmp_path):
     route = server.add("/d/12876", make_zip("12876", compression=zipfile.ZIP_STORED) * 1,
-                       mode="corrupt_once")
+                       plan=["corrupt"])
     assert_donor(fetch_donor("12876", tmp_path, server.base + "/d/{donor}", **FAST), "12876")
     assert route.hits == 2
     assert all_files(tmp_path) == donor_files(tmp_path, "12876")

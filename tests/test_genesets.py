@@ -5,14 +5,13 @@ import csv
 import dataclasses
 import hashlib
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fileserver import FileServer
 from itx import genesets
 from itx.download import ChecksumError, DownloadError
 from itx.genesets import (
@@ -241,55 +240,10 @@ def test_match_gene_sets_nothing_kept():
 # built-in collections: registry and fetching
 # --------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # close after each response: short bodies look truncated
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        body, mode = route["body"], route["mode"]
-        route["hits"] += 1
-        start, status = 0, 200
-        m = re.fullmatch(r"bytes=(\d+)-", (self.headers.get("Range") or "").strip())
-        if m and int(m.group(1)) < len(body):
-            start, status = int(m.group(1)), 206
-        part = body[start:]
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(part)))
-        self.send_header("ETag", '"v1"')
-        self.send_header("Accept-Ranges", "bytes")
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.end_headers()
-        if mode == "truncate_once" and route["hits"] == 1:
-            part = part[: len(part) // 2]
-        try:
-            self.wfile.write(part)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
 @pytest.fixture
 def http():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.routes = {}
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-
-    def add(path, body, mode="ok"):
-        srv.routes[path] = {"body": body, "mode": mode, "hits": 0}
-        return srv.routes[path]
-
-    srv.add = add
-    srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with FileServer() as srv:
+        yield srv
 
 
 FAST = dict(backoff=0, timeout=5)
@@ -342,11 +296,11 @@ def test_builtin_name_and_collection_file():
 @needs_data
 def test_fetch_from_http_mirror_with_resume(http, tmp_path):
     body = (GENESETS / "geneset_Pooled.gmt").read_bytes()
-    route = http.add("/mirror/geneset_Pooled.gmt", body, mode="truncate_once")
+    route = http.add("/mirror/geneset_Pooled.gmt", body, truncate=1)
     dest = tmp_path / "out" / "pooled7.gmt"
     got = fetch_collection("pooled7", dest, source=http.base + "/mirror/", **FAST)
     assert got == dest and dest.read_bytes() == body
-    assert route["hits"] == 2  # the truncated first answer was resumed
+    assert route.hits == 2  # the truncated first answer was resumed
     assert _leftovers(dest.parent) == []
     assert read_gene_sets(dest) == read_gene_sets(GENESETS / "geneset_Pooled.gmt")
 

@@ -23,9 +23,9 @@ from itx import (
     coverage,
     figures,
     nullmaps,
-    nulls,
     pls,
     surrogates,
+    vertexspins,
 )
 from itx import atlas as atlases
 
@@ -51,7 +51,7 @@ def dk():
 @pytest.fixture(scope="module")
 def scopes(dk):
     """Per scope: region table, distances, spin indices and cornblath weights."""
-    rot = nulls.vertex_rotations(N_PERM, nullmaps.derive_seed(SEED, "cortex"))
+    rot = vertexspins.vertex_rotations(N_PERM, nullmaps.derive_seed(SEED, "cortex"))
     surface = atlases.fsaverage5_surface(dk)
     out = {}
     for name in ("left_cortex", "cortex_subcortex"):
@@ -62,7 +62,7 @@ def scopes(dk):
             dist=surrogates.parcel_distance_matrix(dk, info["id"].tolist()),
             index={m: nullmaps.scope_index(dk, info, m, N_PERM, SEED)
                    for m in nullmaps.INDEX_METHODS},
-            weights=nulls.spin_weights(surface, cortex["id"].tolist(), rot),
+            weights=vertexspins.spin_weights(surface, cortex["id"].tolist(), rot),
         )
     return out
 

