@@ -21,6 +21,7 @@ from itx import (
     association,
     celltypes,
     coverage,
+    distances,
     figures,
     nullmaps,
     pls,
@@ -59,7 +60,7 @@ def scopes(dk):
         cortex = info[nullmaps.is_cortex(info)]
         out[name] = dict(
             info=info,
-            dist=surrogates.parcel_distance_matrix(dk, info["id"].tolist()),
+            dist=distances.parcel_distance_matrix(dk, info["id"].tolist()),
             index={m: nullmaps.scope_index(dk, info, m, N_PERM, SEED)
                    for m in nullmaps.INDEX_METHODS},
             weights=vertexspins.spin_weights(surface, cortex["id"].tolist(), rot),

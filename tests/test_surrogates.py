@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from itx import distances as D
 from itx import surrogates as S
 from itx.atlas import Atlas, add_region_names
 
@@ -138,14 +139,14 @@ def test_surface_distance_matches_floyd_warshall():
     # a wall of excluded vertices (label 0) that paths must go around
     labels[(ii == 3) & (jj >= 1)] = 0
     ids = [4, 1, 3, 2]  # caller's order, not sorted
-    got = S.surface_parcel_distance(verts, faces, labels, ids)
+    got = D.surface_parcel_distance(verts, faces, labels, ids)
     full = floyd_warshall(verts, faces, labels != 0)
     cv = [centroid_vertex_loop(labels, r, verts) for r in ids]
     want = full[np.ix_(cv, cv)]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert np.array_equal(got, got.T) and np.all(np.diag(got) == 0)
     # without the wall paths are shorter for some pair crossing it
-    free = S.surface_parcel_distance(verts, faces, labels, ids, exclude=())
+    free = D.surface_parcel_distance(verts, faces, labels, ids, exclude=())
     assert np.all(free <= got + 1e-12) and np.any(free < got - 1e-9)
 
 
@@ -153,12 +154,12 @@ def test_surface_distance_centroid_coords_and_disconnected():
     verts, faces, ii, jj = grid_mesh(6, 5)
     labels = np.where(ii < 2, 1, np.where(ii > 3, 2, 0))
     # a full wall: the two parcels are not connected
-    d = S.surface_parcel_distance(verts, faces, labels, [1, 2])
+    d = D.surface_parcel_distance(verts, faces, labels, [1, 2])
     assert np.isinf(d[0, 1]) and d[0, 0] == 0
     # centroid chosen on other coordinates (a "sphere")
     sphere = verts[:, [1, 0, 2]] * np.array([3.0, 1.0, 1.0])
     labels2 = np.where(ii < 3, 1, 2)
-    d2 = S.surface_parcel_distance(verts, faces, labels2, [1, 2], centroid_coords=sphere)
+    d2 = D.surface_parcel_distance(verts, faces, labels2, [1, 2], centroid_coords=sphere)
     full = floyd_warshall(verts, faces, np.ones(len(verts), bool))
     cv = [centroid_vertex_loop(labels2, r, sphere) for r in (1, 2)]
     assert d2[0, 1] == pytest.approx(full[cv[0], cv[1]], rel=1e-12)
@@ -175,7 +176,7 @@ def test_surface_distance_bad_input(bad, msg):
     kwargs = dict(region_ids=[1, 2])
     kwargs.update(bad)
     with pytest.raises(ValueError, match=msg):
-        S.surface_parcel_distance(verts, faces, labels, **kwargs)
+        D.surface_parcel_distance(verts, faces, labels, **kwargs)
 
 
 def _label_volume(tmp_path):
@@ -194,24 +195,24 @@ def _label_volume(tmp_path):
 def test_volume_centroids_vs_voxel_loop(tmp_path):
     path, data, affine = _label_volume(tmp_path)
     ids = [9, 2, 7, 5]
-    got = S.volume_centroids(path, ids)
+    got = D.volume_centroids(path, ids)
     for k, rid in enumerate(ids):
         vox = np.argwhere(data == rid)
         world = [affine[:3, :3] @ v + affine[:3, 3] for v in vox]
         np.testing.assert_allclose(got[k], np.mean(world, axis=0), atol=1e-10)
-    d = S.euclidean_centroid_distance(path, ids)
+    d = D.euclidean_centroid_distance(path, ids)
     for a, b in itertools.combinations(range(4), 2):
         assert d[a, b] == pytest.approx(np.linalg.norm(got[a] - got[b]), rel=1e-12)
     with pytest.raises(ValueError, match="no voxel"):
-        S.volume_centroids(path, [5, 3])
+        D.volume_centroids(path, [5, 3])
     with pytest.raises(ValueError, match="repeated"):
-        S.volume_centroids(path, [5, 5])
+        D.volume_centroids(path, [5, 5])
 
 
 def test_parcel_distance_matrix_dk(dk):
     info = dk.info
     ids = info["id"].tolist()
-    d = S.parcel_distance_matrix(dk, ids)
+    d = D.parcel_distance_matrix(dk, ids)
     n = len(ids)
     assert d.shape == (n, n)
     assert np.array_equal(d, d.T) and np.all(np.diag(d) == 0)
@@ -223,12 +224,12 @@ def test_parcel_distance_matrix_dk(dk):
     assert np.isinf(d[np.ix_(cortex, ~cortex)]).all()
     assert np.isfinite(d[np.ix_(cl, cl)]).all() and np.isfinite(d[np.ix_(cr, cr)]).all()
     assert np.isfinite(d[np.ix_(~cortex, ~cortex)]).all()
-    blocks = S.distance_blocks(d)
+    blocks = D.distance_blocks(d)
     assert len(set(blocks)) == 3 and blocks[0] == 0
     # subcortex block = Euclidean centroid distance of the volume
     sub = [r for r, c in zip(ids, cortex) if not c]
     np.testing.assert_allclose(d[np.ix_(~cortex, ~cortex)],
-                               S.euclidean_centroid_distance(dk.volume, sub))
+                               D.euclidean_centroid_distance(dk.volume, sub))
     # plausible mm scale on the pial surface; off-diagonal strictly positive
     left = d[np.ix_(cl, cl)][~np.eye(cl.sum(), dtype=bool)]
     assert left.min() > 3 and 150 < left.max() < 400
@@ -238,7 +239,7 @@ def test_parcel_distance_geodesic_vs_chord_and_order(dk):
     from nilearn import datasets
 
     left = dk.info.query("hemisphere == 'L' and structure == 'cortex'")["id"].tolist()
-    d = S.parcel_distance_matrix(dk, left, kind="geodesic")
+    d = D.parcel_distance_matrix(dk, left, kind="geodesic")
     # a path along the mesh is never shorter than the straight line between
     # its ends: recompute the centroid vertices independently
     fs = datasets.fetch_surf_fsaverage("fsaverage5")
@@ -251,10 +252,10 @@ def test_parcel_distance_geodesic_vs_chord_and_order(dk):
     assert np.median(d[d > 0] / chord[d > 0]) < 2.5
     # caller order is respected
     perm = np.random.default_rng(0).permutation(len(left))
-    d2 = S.parcel_distance_matrix(dk, [left[k] for k in perm], kind="geodesic")
+    d2 = D.parcel_distance_matrix(dk, [left[k] for k in perm], kind="geodesic")
     np.testing.assert_allclose(d2, d[np.ix_(perm, perm)])
     # sphere mesh: geodesic close to the great-circle distance (radius 100)
-    ds = S.parcel_distance_matrix(dk, left, kind="geodesic", mesh="sphere")
+    ds = D.parcel_distance_matrix(dk, left, kind="geodesic", mesh="sphere")
     xyz = sphere[cv]
     cosang = np.clip((xyz @ xyz.T) / np.outer(np.linalg.norm(xyz, axis=1),
                                                 np.linalg.norm(xyz, axis=1)), -1, 1)
@@ -266,24 +267,24 @@ def test_parcel_distance_geodesic_vs_chord_and_order(dk):
 
 def test_parcel_distance_kinds_and_errors(dk):
     ids = dk.info["id"].tolist()
-    de = S.parcel_distance_matrix(dk, ids, kind="euclidean")
+    de = D.parcel_distance_matrix(dk, ids, kind="euclidean")
     assert np.isfinite(de).all()
-    np.testing.assert_allclose(de, S.euclidean_centroid_distance(dk.volume, ids))
+    np.testing.assert_allclose(de, D.euclidean_centroid_distance(dk.volume, ids))
     with pytest.raises(ValueError, match="not parcels of the surface"):
-        S.parcel_distance_matrix(dk, [1, 35], kind="geodesic")
+        D.parcel_distance_matrix(dk, [1, 35], kind="geodesic")
     with pytest.raises(ValueError, match="not in the table"):
-        S.parcel_distance_matrix(dk, [1, 999])
+        D.parcel_distance_matrix(dk, [1, 999])
     with pytest.raises(ValueError, match="kind"):
-        S.parcel_distance_matrix(dk, [1, 2], kind="spherical")
+        D.parcel_distance_matrix(dk, [1, 2], kind="spherical")
     vol_only = Atlas(name="v", info=dk.info, volume=dk.volume, surface=None)
-    dv = S.parcel_distance_matrix(vol_only, ids)
+    dv = D.parcel_distance_matrix(vol_only, ids)
     cortex = (dk.info["structure"] == "cortex").to_numpy()
     # without a surface, cortex is one Euclidean block across hemispheres
     assert np.isfinite(dv[np.ix_(cortex, cortex)]).all()
     assert np.isinf(dv[np.ix_(cortex, ~cortex)]).all()
     surf_only = Atlas(name="s", info=dk.info, volume=None, surface=dk.surface)
     with pytest.raises(ValueError, match="no label volume"):
-        S.parcel_distance_matrix(surf_only, ids)
+        D.parcel_distance_matrix(surf_only, ids)
 
 
 def test_distance_blocks():
@@ -291,7 +292,7 @@ def test_distance_blocks():
     for grp in ([0, 3], [1, 2, 4]):
         d[np.ix_(grp, grp)] = 1.0
     np.fill_diagonal(d, 0)
-    assert S.distance_blocks(d).tolist() == [0, 1, 1, 0, 1]
+    assert D.distance_blocks(d).tolist() == [0, 1, 1, 0, 1]
 
 
 # ---------------------------------------------------------------------------
@@ -541,7 +542,7 @@ def test_real_enigma_thickness_cortex_subcortex(dk):
     ctx = info[info["structure"] == "cortex"]
     x = thick.reindex(ctx["region"]).to_numpy()
     assert np.isfinite(x).all()
-    d = S.parcel_distance_matrix(dk, ctx["id"].tolist())
+    d = D.parcel_distance_matrix(dk, ctx["id"].tolist())
     surr = S.variogram_surrogates(x, d, 200, seed=0)
     diag = S.variogram_diagnostic(x, d, surr)
     inside = ((diag["empirical"] >= diag["surrogate_p2.5"])

@@ -25,7 +25,9 @@ Spatial nulls
     nullmodels   the null-model registry: every family declared once
     nullfiles    one file format for everything the null stage writes
     nullmaps     null maps of one map over the analysis scope
-    nulls        spins of parcels and of vertex-level maps
+    nulls        spins of parcel centroids (neuromaps' methods), spin files
+    vertexspins  spins of every sphere vertex: baum, cornblath, vertex-level maps
+    distances    parcel distance matrices (geodesic, Euclidean)
     surrogates   variogram (Burt 2020) and Moran surrogates, within-group permutations
 Statistics
     coverage     which regions enter the tests, and why not

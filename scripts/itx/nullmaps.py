@@ -152,7 +152,8 @@ def _check_value_blocks(values, info, dist, method, part, name):
     any value are left NaN. Raised here, with the map and the remedy, rather
     than deep in the surrogate code.
     """
-    from .surrogates import MIN_BLOCK, distance_blocks
+    from .distances import distance_blocks
+    from .surrogates import MIN_BLOCK
 
     blocks = distance_blocks(dist)
     finite = np.isfinite(values)

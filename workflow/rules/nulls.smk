@@ -57,7 +57,7 @@ rule spin_weights:
 
 # vertex_spin: for each rotation, the source vertex of every parcel vertex; the
 # rotations do not depend on the map, so every GIFTI map of the atlas reuses them
-# (itx.nulls.make_vertex_spins; the per-map step is a gather and a parcel mean).
+# (itx.vertexspins.make_vertex_spins; the per-map step is a gather and a parcel mean).
 rule vertex_spins:
     input:
         atlas=atlas_inputs,
