@@ -458,6 +458,19 @@ def test_fetch_local_unpacked_is_hard_linked(tmp_path):
     assert (out / "Probes.csv").stat().st_ino == (src_folder / "Probes.csv").stat().st_ino
 
 
+def test_fetch_local_link_false_copies(tmp_path):
+    """The demo's donor files are inputs of rule fetch_donor: copies, not links,
+    so that Snakemake touching the outputs cannot change the inputs' times."""
+    src_folder = _unpacked(tmp_path / "src", "9861")
+    before = {f.name: f.stat().st_mtime_ns for f in src_folder.iterdir()}
+    out = fetch_donor(9861, tmp_path / "data", tmp_path / "src", link=False)
+    assert_donor(out, "9861")
+    for f in out.iterdir():
+        assert f.stat().st_ino != (src_folder / f.name).stat().st_ino
+        f.touch()  # what Snakemake does to every output after the job
+    assert {f.name: f.stat().st_mtime_ns for f in src_folder.iterdir()} == before
+
+
 def test_fetch_local_abagen_data_dir(tmp_path):
     _unpacked(tmp_path / "abagen-data" / "microarray", "14380")
     # A zip for the same donor is there too: the unpacked folder wins.

@@ -24,6 +24,7 @@ import yaml
 from scipy import stats
 
 from conftest import copy_checkout
+from fileserver import FileServer
 from itx import cache, demo, expression, fetch
 from itx.fetch import (
     DONORS,
@@ -33,7 +34,7 @@ from itx.fetch import (
     fetch_donor,
     fetch_rnaseq,
 )
-from test_fetch import FAST, Server, all_files, make_zip
+from test_fetch import FAST, all_files, make_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 RNASEQ_IDS = {"9861": 278447594, "10021": 278448166}
@@ -81,9 +82,8 @@ def rnaseq_tree(donor: str) -> list:
 
 @pytest.fixture
 def server():
-    srv = Server()
-    yield srv
-    srv.close()
+    with FileServer() as srv:
+        yield srv
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_fetch_rnaseq_connection_cut_resumes(server, tmp_path):
     info = zipfile.ZipInfo("notes/extra.bin")
     info.compress_type = zipfile.ZIP_STORED
     body = make_rnaseq_zip("10021", extra=[(info, os.urandom(1 << 20))])
-    route = server.add(f"/m/{RNASEQ_IDS['10021']}", body, mode="truncate_once")
+    route = server.add(f"/m/{RNASEQ_IDS['10021']}", body, truncate=1)
     out = fetch_rnaseq("10021", tmp_path, server.base + "/m/{file_id}", **FAST)
     assert_rnaseq(out, "10021")
     assert route.hits == 2
@@ -195,7 +195,7 @@ def test_fetch_rnaseq_connection_cut_resumes(server, tmp_path):
 
 def test_fetch_rnaseq_corrupt_zip_is_refetched(server, tmp_path):
     route = server.add("/m/rnaseq_donor9861.zip",
-                       make_rnaseq_zip("9861", compression=zipfile.ZIP_STORED), mode="corrupt_once")
+                       make_rnaseq_zip("9861", compression=zipfile.ZIP_STORED), plan=["corrupt"])
     out = fetch_rnaseq("9861", tmp_path, server.base + "/m/{folder}.zip", **FAST)
     assert_rnaseq(out, "9861")
     assert route.hits == 2
@@ -213,7 +213,7 @@ def test_fetch_rnaseq_wrong_archive_twice_leaves_nothing(server, tmp_path):
 
 
 def test_fetch_rnaseq_404_names_donor_and_url(server, tmp_path):
-    server.add(f"/m/{RNASEQ_IDS['10021']}", b"", mode="404")
+    server.add(f"/m/{RNASEQ_IDS['10021']}", b"", then=404)
     url = server.url(f"/m/{RNASEQ_IDS['10021']}")
     with pytest.raises(DownloadError) as err:
         fetch_rnaseq("10021", tmp_path, server.base + "/m/{file_id}", **FAST)

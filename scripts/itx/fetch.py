@@ -469,16 +469,20 @@ def extract_donor_zip(zip_path: PathLike, donor_dir: PathLike,
 # ---------------------------------------------------------------------------
 
 
-def _link_or_copy_dir(src: Path, target: Path, files: tuple = EXPECTED_FILES) -> None:
-    """Hard-link the five files of ``src`` into a new ``target`` folder."""
+def _link_or_copy_dir(src: Path, target: Path, files: tuple = EXPECTED_FILES,
+                      link: bool = True) -> None:
+    """Hard-link (or, with ``link=False``, copy) the files of ``src`` into a new
+    ``target`` folder."""
     with staged_dir(target) as tmpdir:
         for name in files:
-            try:
-                # A hard link costs no space for multi-GB CSVs; abagen only reads.
-                os.link(src / name, tmpdir / name)
-            except OSError:
-                # Across filesystems (EXDEV) or where links are not allowed.
-                shutil.copy2(src / name, tmpdir / name)
+            if link:
+                try:
+                    # A hard link costs no space for multi-GB CSVs; abagen only reads.
+                    os.link(src / name, tmpdir / name)
+                    continue
+                except OSError:
+                    pass  # across filesystems (EXDEV) or where links are not allowed
+            shutil.copy2(src / name, tmpdir / name)
 
 
 def _mirror_url(template: str, d: Union[Donor, _Archive]) -> str:
@@ -523,6 +527,7 @@ def fetch_donor(
     session: Optional[requests.Session] = None,
     lock_file: Optional[PathLike] = None,
     dataset: str = "microarray",
+    link: bool = True,
 ) -> Path:
     """Make sure one complete AHBA donor folder exists under ``data_dir``.
 
@@ -578,6 +583,12 @@ def fetch_donor(
         Passed to :func:`download`.
     keep_zip : bool, default False
         Keep a downloaded zip after extraction.
+    link : bool, default True
+        Hard-link the CSVs of an unpacked local folder (no copy of
+        multi-GB files); False copies them. Copy when the folder's files
+        are inputs of the calling Snakemake rule (the demo): Snakemake
+        touches each output after the job, and an output sharing its inode
+        with an input would then look older than the inputs touched after it.
     lock_file : path-like, optional
         JSON lock file of archive sizes and checksums (created if absent).
     dataset : {'microarray', 'rnaseq'}, default 'microarray'
@@ -611,7 +622,7 @@ def fetch_donor(
         _remove_stale(target)
         return _fetch_donor_locked(a, target, source, retries=retries, timeout=timeout,
                                    progress=progress, backoff=backoff, keep_zip=keep_zip,
-                                   session=session,
+                                   session=session, link=link,
                                    lock_file=None if lock_file is None else Path(lock_file))
 
 
@@ -673,7 +684,7 @@ def _remove_stale(target: Path) -> None:
 
 
 def _fetch_donor_locked(a: _Archive, target: Path, source, *, retries, timeout, progress,
-                        backoff, keep_zip, session, lock_file) -> Path:
+                        backoff, keep_zip, session, lock_file, link=True) -> Path:
     src = "allen" if source is None else source
     if isinstance(src, str) and (src.strip().lower() == "allen" or is_url(src)):
         src = src.strip()
@@ -689,7 +700,7 @@ def _fetch_donor_locked(a: _Archive, target: Path, source, *, retries, timeout, 
             f"{a.label}: unsupported source {src!r}; set ahba.source to 'allen', "
             "an http(s):// mirror URL template with {file_id} or {donor}, or a local folder"
         )
-    return _fetch_local(a, target, Path(src).expanduser(), lock_file)
+    return _fetch_local(a, target, Path(src).expanduser(), lock_file, link=link)
 
 
 def _lock(lock_file: Path) -> LockFile:
@@ -774,7 +785,8 @@ def _fetch_remote(a: _Archive, target: Path, url: str, size: Optional[int], *,
     return target
 
 
-def _fetch_local(a: _Archive, target: Path, src: Path, lock_file: Optional[Path] = None) -> Path:
+def _fetch_local(a: _Archive, target: Path, src: Path, lock_file: Optional[Path] = None,
+                 link: bool = True) -> Path:
     hint = (
         f"set ahba.source to a folder containing {a.folder_name}/ (unpacked, or under "
         f"{a.subdir}/ as in an abagen data_dir) or {a.folder_name}.zip or {a.file_id}.zip, "
@@ -794,7 +806,7 @@ def _fetch_local(a: _Archive, target: Path, src: Path, lock_file: Optional[Path]
             continue
         if folder.resolve() == target.resolve():
             return target  # pragma: no cover - complete target returned earlier
-        _link_or_copy_dir(folder, target, a.files)
+        _link_or_copy_dir(folder, target, a.files, link=link)
         return target
     for zip_path in (src / f"{a.folder_name}.zip", src / f"{a.file_id}.zip", src / str(a.file_id)):
         if zip_path.is_file():

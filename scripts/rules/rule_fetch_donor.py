@@ -22,4 +22,6 @@ fetch.fetch_donor(
     # sizes + SHA-256 of the archives, recorded on first verified fetch
     # (resources/ahba/<source>/ahba.lock.json); later fetches must match
     lock_file=data_dir / "ahba.lock.json",
+    # the demo's files are this rule's inputs: copy them (itx.fetch.fetch_donor, link)
+    link=not snakemake.input,
 )

@@ -16,6 +16,8 @@ options = dict(
     # sizes + SHA-256 of the archives, recorded on first verified fetch
     # (key rnaseq/<donor>); later fetches must match
     lock_file=data_dir / "ahba.lock.json",
+    # the demo's files are this rule's inputs: copy them (itx.fetch.fetch_donor, link)
+    link=not snakemake.input,
 )
 if snakemake.input:
     # the demo: RNA-seq generated to match the demo donor (rule demo_rnaseq), in
