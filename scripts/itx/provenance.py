@@ -22,18 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from .download import sha256_file
 from .tables import write_text
 
 RECORD_FORMAT = "itx-provenance-1"
-
-
-def file_sha256(path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def library_modules(script, package_dir) -> list[Path]:
@@ -161,7 +153,7 @@ def map_record(*, choices: Mapping, settings: Mapping, inputs: Mapping[str, Iter
     """
     files = {}
     for role, paths in inputs.items():
-        files[role] = [{"file": Path(p).name, "sha256": file_sha256(p),
+        files[role] = [{"file": Path(p).name, "sha256": sha256_file(p),
                         "bytes": Path(p).stat().st_size} for p in paths]
     return {"format": RECORD_FORMAT, "choices": dict(choices), "settings": dict(settings),
             "inputs": files, "versions": dict(versions), "library": library}
