@@ -238,3 +238,48 @@ def test_early_sample_norm_equals_norm_of_matched_samples():
     gap = frame.copy()
     gap.iloc[0, 0] = np.nan
     assert not expression._early_sample_norm({"a": gap}, "srs")
+
+
+def test_stable_genes_keep_those_at_or_above_the_threshold(default_run):
+    ours, _ = default_run
+    stab = ours.stability
+    threshold = float(stab.median())
+    kept = expression.keep_stable(ours, threshold)
+    # brute force on the stability that test_stability_against_brute_force checks
+    expected = [g for g in ours.expression.columns if stab[g] >= threshold]
+    assert list(kept.expression.columns) == expected
+    assert 0 < len(expected) < ours.expression.shape[1]
+    pd.testing.assert_frame_equal(kept.expression, ours.expression.loc[:, expected])
+    for donor, frame in kept.donor_expression.items():
+        pd.testing.assert_frame_equal(frame, ours.donor_expression[donor].loc[:, expected])
+    pd.testing.assert_series_equal(kept.stability, stab)
+    n_all = ours.expression.shape[1]
+    assert f"keeping the {len(expected):,} of {n_all:,} genes" in kept.report
+    assert f"differential stability >= {threshold:g}" in kept.report
+    # the sentence joins the methods body, before abagen's reference list
+    if "REFERENCES" in ours.report:
+        assert kept.report.index("keeping the") < kept.report.index("REFERENCES")
+
+
+def test_stable_genes_as_a_percentile(default_run):
+    ours, _ = default_run
+    kept = expression.keep_stable(ours, 0.75, percentile=True)
+    cut = np.percentile(ours.stability.to_numpy(), 75)
+    expected = [g for g in ours.expression.columns if ours.stability[g] >= cut]
+    assert list(kept.expression.columns) == expected
+    assert "top 25% of differential stability" in kept.report
+
+
+def test_process_ahba_applies_the_stability_filter(dk, cache_dir, default_run):
+    ours, _ = default_run
+    info = dk.info.loc[:, ["id", "label", "hemisphere", "structure"]]
+    threshold = float(ours.stability.quantile(0.3))
+    res = expression.process_ahba(dk.volume, info, cache_dir=cache_dir,
+                                  stability_threshold=threshold)
+    pd.testing.assert_frame_equal(res.expression,
+                                  expression.keep_stable(ours, threshold).expression)
+    with pytest.raises(ValueError, match="keeps none of the"):
+        expression.keep_stable(ours, 1.1)
+    with pytest.raises(ValueError, match="at least two donors"):
+        expression.process_ahba(dk.volume, info, cache_dir=cache_dir, donors=["9861"],
+                                stability_threshold=0.1)

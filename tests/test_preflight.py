@@ -286,6 +286,12 @@ def test_shipped_config_has_no_cross_key_problem():
     ({"genesets": {"a": "seidlitz2020",
                    "b": {"builtin": "seidlitz2020", "source": "/mirror/psp.csv"}}},
      r"genesets.b.source: built-in 'seidlitz2020' is listed twice"),
+    ({"expression": {"source": "precomputed", "precomputed": {"dk": "x.csv"},
+                     "stability_threshold": 0.5}},
+     r"stability_threshold filters genes by their stability across donors"),
+    ({"expression": {"stability_threshold": 0.5},
+      "ahba": {"source": "demo", "donors": ["9861"]}},
+     r"stability_threshold needs at least two donors"),
 ])
 def test_cross_key_problems(changes, match):
     problems = preflight.config_problems(_valid(**changes))
@@ -379,3 +385,22 @@ def test_choice_changes_ignore_added_or_dropped_collections():
     assert preflight.choice_changes(recorded, {"null_method": "alexander_bloch",
                                                "genesets": {"a": "a2.gmt"}}) == [
         "genesets.a: 'a.gmt' -> 'a2.gmt'", "null_method: 'vasa' -> 'alexander_bloch'"]
+
+
+def test_null_sensitivity_cells():
+    assert preflight.split_nulls("") == []
+    assert preflight.split_nulls("none") == []
+    assert preflight.split_nulls(" vasa, burt2020 ,") == ["vasa", "burt2020"]
+    s = sheet([["a", "x", "table", "", "", "1", "", "vasa, moran"],
+               ["b", "y", "table", "", "", "1", "", "vasa,auto,spin"],
+               ["c", "z", "table", "", "", "1", "", "none"]],
+              columns=("map", "path", "format", "column", "atlas", "sign", "null_method",
+                       "null_sensitivity"))
+    checked, problems = preflight.check_sheet(s, "maps.tsv", ["dk"],
+                                              null_methods=("auto", "vasa", "moran"))
+    assert len(problems) == 1, problems
+    assert "map 'b'" in problems[0] and "'auto', 'spin'" in problems[0]
+    assert "comma-separated list of vasa, moran" in problems[0]
+    one, _ = preflight.check_sheet(sheet([["m", "m.csv", "table", "", "dk", ""]]), "maps.tsv",
+                                   ["dk"])
+    assert one.loc[0, "null_sensitivity"] == ""

@@ -11,7 +11,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PER_MAP = {"parcellate", "map_nulls", "association", "coverage", "pls", "variogram", "enrichment",
-           "map_figures", "enrichment_figures"}
+           "map_figures", "enrichment_figures", "donor_robustness",
+           "donor_robustness_figure"}
 
 
 def rule_blocks():

@@ -93,7 +93,9 @@ def test_changing_one_map_reruns_only_that_map(demo_run):
     # the map's own chain, and the comparison of every map of the atlas with every other
     assert jobs == {"parcellate": 1, "map_nulls": 1, "association": 1, "coverage": 1, "pls": 1,
                     "variogram": 1, "enrichment": 1, "celltype_compare": 1, "map_figures": 1,
-                    "enrichment_figures": 1, "compare_maps": 1, "provenance": 1}, jobs
+                    "enrichment_figures": 1, "compare_maps": 1, "provenance": 1,
+                    "null_sensitivity": 1, "donor_robustness": 1,
+                    "donor_robustness_figure": 1}, jobs
     outputs = [line for line in res.stdout.splitlines() if line.strip().startswith("output:")]
     assert outputs and all("results/dk/demo_table/" in line or "results/dk/compare_maps.tsv" in line
                            for line in outputs), outputs

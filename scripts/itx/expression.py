@@ -414,7 +414,8 @@ def select_probes(data_dir=None, donors="all", *, cache_dir=None, rnaseq_dir=Non
 
 
 def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=None,
-                 selection=None, rnaseq_dir=None, **options):
+                 selection=None, rnaseq_dir=None, stability_threshold=None,
+                 stability_percentile=False, **options):
     """Run abagen's processing pipeline and keep every intermediate.
 
     Parameters
@@ -440,12 +441,22 @@ def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=No
     rnaseq_dir : str or os.PathLike, optional
         abagen data directory holding ``rnaseq/rnaseq_donor{id}`` for
         ``probe_selection='rnaseq'`` (defaults to `data_dir`).
+    stability_threshold : float, optional
+        Keep only genes whose differential stability is at least this
+        (abagen's ``keep_stable_genes``: Spearman correlation of the gene's
+        regional profile between every pair of donors, averaged over pairs;
+        Hawrylycz et al. 2015). None keeps every gene. Needs two donors.
+    stability_percentile : bool
+        Read `stability_threshold` as a quantile of the genes' stability
+        (0.5 keeps the more stable half) instead of a correlation.
     **options
         abagen options (see :data:`ABAGEN_DEFAULTS`).
 
     Returns
     -------
     ExpressionResult
+        With a stability filter, `expression` and `donor_expression` hold the
+        kept genes only; `stability` still lists every gene.
 
     Raises
     ------
@@ -471,8 +482,72 @@ def process_ahba(atlas, atlas_info, data_dir=None, donors="all", *, cache_dir=No
     if _donor_ids(selection.donors) != _donor_ids(donors):
         raise ValueError(f"the probe selection holds donors {_donor_ids(selection.donors)}, "
                          f"not {_donor_ids(donors)}; select the probes again")
+    if stability_threshold is not None and len(_donor_ids(donors)) < 2:
+        raise ValueError("expression.stability_threshold needs at least two donors "
+                         "(differential stability compares donors); list more donors in "
+                         "ahba.donors or set stability_threshold to null")
     data_dir = None if data_dir is None else str(data_dir)
-    return _process(atlas, atlas_info, data_dir, donors, selection, opts)
+    result = _process(atlas, atlas_info, data_dir, donors, selection, opts)
+    if stability_threshold is not None:
+        result = keep_stable(result, stability_threshold, percentile=stability_percentile)
+    return result
+
+
+def keep_stable(result, threshold, *, percentile=False):
+    """Keep the genes of a result whose differential stability passes a threshold.
+
+    Parameters
+    ----------
+    result : ExpressionResult
+    threshold : float
+        Minimum stability, or with `percentile` a quantile in [0, 1].
+    percentile : bool
+
+    Returns
+    -------
+    ExpressionResult
+        `expression` and `donor_expression` restricted to the kept genes (in
+        their order); `stability` unchanged (every gene); the methods text
+        says how many genes were kept.
+    """
+    compat.patch_abagen()
+    from abagen import correct
+
+    # abagen's own filter, so the kept genes are exactly abagen's for these options
+    donors = list(result.donor_expression)
+    kept, _ = correct.keep_stable_genes(
+        [result.donor_expression[d] for d in donors], threshold=threshold,
+        percentile=percentile, rank=True, return_stability=True,
+    )
+    genes = kept[0].columns
+    n_all = result.expression.shape[1]
+    if len(genes) == 0:
+        raise ValueError(f"expression.stability_threshold {threshold} keeps none of the "
+                         f"{n_all} genes; lower it (stability ranges over "
+                         f"{result.stability.min():.2f}..{result.stability.max():.2f})")
+    rule = (f"in the top {100 * (1 - threshold):g}% of differential stability"
+            if percentile else f"with differential stability >= {threshold:g}")
+    note = (f" Genes were then filtered by differential stability (the mean Spearman "
+            f"correlation of each gene's regional expression profile across all pairs of "
+            f"donors; Hawrylycz et al., 2015, Nat Neurosci 18:1832), keeping the "
+            f"{len(genes):,} of {n_all:,} genes {rule} (abagen's keep_stable_genes).")
+    return ExpressionResult(
+        expression=result.expression.loc[:, genes],
+        donor_expression={d: result.donor_expression[d].loc[:, genes] for d in donors},
+        counts=result.counts, probes=result.probes, samples=result.samples,
+        stability=result.stability, report=_insert_before_references(result.report, note),
+        options={**result.options, "stability_threshold": threshold,
+                 "stability_percentile": percentile},
+    )
+
+
+def _insert_before_references(report, text):
+    """abagen's methods text with `text` appended to its body, before its references."""
+    # abagen's sanitised text: '<br> ' became a blank line, '<p>' a newline
+    cut = report.find("\n\nREFERENCES")
+    if cut < 0:
+        return report.rstrip() + text + "\n"
+    return report[:cut].rstrip() + text + report[cut:]
 
 
 def _select(data_dir, donors, cache_dir, opts):

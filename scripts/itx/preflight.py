@@ -26,7 +26,8 @@ from .catalog import FETCHED_BUILTINS, RNASEQ_DONOR_IDS
 
 #: columns of the maps sheet, required first (config/README.md, "Maps sheet")
 SHEET_REQUIRED = ("map", "path", "format")
-SHEET_OPTIONAL = {"column": "", "atlas": "", "sign": "1", "description": "", "null_method": ""}
+SHEET_OPTIONAL = {"column": "", "atlas": "", "sign": "1", "description": "", "null_method": "",
+                  "null_sensitivity": ""}
 MAP_FORMATS = ("nifti", "gifti", "table")
 SIGNS = ("1", "-1", "+1", "1.0", "-1.0", "+1.0")
 # a map name is a folder name under results/{atlas}/: no path separators, and a
@@ -239,7 +240,18 @@ def config_problems(config: Mapping) -> list[str]:
         if unknown:
             problems.append(f"expression.precomputed names atlas(es) {unknown} that are not in "
                             f"`atlases:` ({', '.join(atlases)}); fix the name or add the atlas")
+        if exp.get("stability_threshold") is not None:
+            problems.append(
+                "expression.stability_threshold filters genes by their stability across "
+                "donors, which a precomputed region x gene table does not hold; give a "
+                "table of stable genes instead (e.g. a published stable-gene table) and set "
+                "stability_threshold to null, or set expression.source to 'ahba'")
     else:
+        if exp.get("stability_threshold") is not None and len(ahba["donors"]) < 2:
+            problems.append(
+                "expression.stability_threshold needs at least two donors (differential "
+                "stability compares donors); list more donors in ahba.donors or set "
+                "stability_threshold to null")
         use_rnaseq = exp["probe_selection"] == "rnaseq"
         if use_rnaseq and not ahba.get("rnaseq", False):
             problems.append(
@@ -315,6 +327,12 @@ def read_sheet(path) -> pd.DataFrame:
     return sheet.fillna("")
 
 
+def split_nulls(cell: str) -> list:
+    """The null families of a ``null_sensitivity`` cell ('a, b'; 'none' = none)."""
+    names = [m.strip() for m in str(cell).split(",") if m.strip()]
+    return [] if names == ["none"] else names
+
+
 def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
                 null_methods: Sequence[str] = ()) -> tuple[pd.DataFrame, list[str]]:
     """Check the maps sheet; return it with defaults filled in, and the problems.
@@ -386,6 +404,14 @@ def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
         if null_methods and row["null_method"] and row["null_method"] not in null_methods:
             problems.append(f"{where}: null_method {row['null_method']!r} is not one of "
                             f"{', '.join(null_methods)} (blank = nulls.method)")
+        if null_methods:
+            extra = [m for m in split_nulls(row["null_sensitivity"])
+                     if m not in null_methods or m == "auto"]
+            if extra:
+                problems.append(f"{where}: null_sensitivity names {', '.join(map(repr, extra))}; "
+                                "give a comma-separated list of "
+                                f"{', '.join(m for m in null_methods if m != 'auto')} "
+                                "(blank = nulls.sensitivity, 'none' = no others)")
         paths = [p.strip() for p in row["path"].split(",")] if row["path"] else []
         if not paths:
             problems.append(f"{where}: empty `path`; give the map's file")

@@ -21,6 +21,7 @@ rule association:
     params:
         library=library("rule_association.py"),
         method=config["association"]["method"],
+        tail=config["nulls"]["tail"],
     script:
         "../../scripts/rules/rule_association.py"
 

@@ -116,5 +116,6 @@ rule celltype_compare:
         library=library("rule_celltype_compare.py"),
         method=config["association"]["method"],
         min_genes=config["celltypes"]["min_genes"],
+        tail=config["nulls"]["tail"],
     script:
         "../../scripts/rules/rule_celltype_compare.py"

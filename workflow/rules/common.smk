@@ -23,6 +23,8 @@ CORTEX_METHODS = nullmodels.names(part="cortex")
 
 SCHEMA_DIR = WORKFLOW_DIR / "schemas"
 SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
+# the false-positive rate of each null per atlas (scripts/tools/calibrate_nulls.py)
+CALIBRATION_TABLE = WORKFLOW_DIR.parent / "docs" / "calibration.tsv"
 RULE_SCRIPTS_DIR = SCRIPTS_DIR / "rules"
 
 
@@ -108,6 +110,8 @@ wildcard_constraints:
     donor="[0-9]+",
     # spin files: one per family made from spins (itx.nullmodels.REGISTRY)
     method=nullmodels.wildcard_pattern("spins"),
+    # the further nulls of null sensitivity: any cortical family
+    null="|".join(CORTEX_METHODS),
 
 
 def maps_for_atlas(atlas):
@@ -227,6 +231,70 @@ def map_null_inputs(wildcards):
     )
 
 
+def map_sensitivity_nulls(wildcards):
+    """Further cortical nulls a map is analysed under (null sensitivity): the sheet's
+    null_sensitivity, else nulls.sensitivity; without the map's own null. A null of
+    the config's list that cannot serve the map (vertex_spin for a region table,
+    spins on a volume-only atlas) is left out; one named in the sheet is an error."""
+    from itx.nullmaps import resolve_method
+
+    row = map_row(wildcards)
+    cell = row.get("null_sensitivity", "")
+    from_sheet = bool(cell)
+    chosen = preflight.split_nulls(cell) if from_sheet else config["nulls"]["sensitivity"]
+    primary = map_null_method(wildcards)
+    nulls = []
+    for method in chosen:
+        try:
+            resolved = resolve_method(
+                method, map_format=row["format"], has_surface=atlas_has_surface(wildcards.atlas)
+            )
+        except ValueError as err:
+            if from_sheet:
+                raise ValueError(
+                    f"{config['maps']}, map {wildcards.map!r}, null_sensitivity: {err}"
+                ) from None
+            continue
+        if resolved != primary and resolved not in nulls:
+            nulls.append(resolved)
+    return nulls
+
+
+def sensitivity_null_inputs(wildcards):
+    """Inputs of map_nulls_sensitivity: those of map_nulls for the null {null}."""
+    return nullmodels.map_null_inputs(
+        f"results/{wildcards.atlas}",
+        wildcards.map,
+        wildcards.null,
+        config["nulls"]["subcortex_method"],
+        atlas_files=atlas_inputs(wildcards),
+        vertex_files=map_files(wildcards),
+    )
+
+
+def null_sensitivity_inputs(wildcards):
+    """The per-null result files that the null-sensitivity summary puts side by side,
+    the map's own null first (lists ordered null-major, then gene-set collection)."""
+    base = f"results/{wildcards.atlas}/{wildcards.map}"
+    dirs = [base] + [f"{base}/sensitivity/{n}" for n in map_sensitivity_nulls(wildcards)]
+    return {
+        "genes": [f"{d}/genes.tsv" for d in dirs],
+        "enrichment": [f"{d}/enrichment_{g}.tsv" for d in dirs for g in GENESETS],
+        "celltypes": [f"{d}/celltypes_{g}.tsv" for d in dirs for g in GENESETS],
+        "pls": [f"{d}/pls.tsv" for d in dirs],
+        "calibration": str(CALIBRATION_TABLE),
+    }
+
+
+def null_sensitivity_names(wildcards):
+    return [map_null_method(wildcards)] + map_sensitivity_nulls(wildcards)
+
+
+def atlas_key(atlas):
+    """The name under which the calibration study lists an atlas: its built-in's."""
+    return config["atlases"][atlas].get("builtin") or atlas
+
+
 def geneset_path(wildcards):
     """A collection's file: a built-in's fetched copy (rule fetch_genesets), else the path."""
     from itx.genesets import collection_file
@@ -273,6 +341,23 @@ def map_result_files(atlas, m):
     outs += [f"{base}/figures/nulls_{g}.png" for g in GENESETS]
     for g in GENESETS:
         outs += [f"{base}/celltypes_{g}.tsv", f"{base}/figures/celltypes_{g}.png"]
+    # the map's nulls side by side with their calibrated false-positive rates, and
+    # the smallest attainable q (one null when nulls.sensitivity is empty)
+    outs += [f"{base}/null_sensitivity.tsv", f"{base}/null_sensitivity.html"]
+    outs += [f"{base}/figures/null_sensitivity.png"]
+    outs += robustness_outputs(atlas, m)
+    return outs
+
+
+def robustness_outputs(atlas, m):
+    """Donor robustness of one map (rules/robustness.smk): needs the AHBA per-donor
+    matrices, so none with precomputed expression (all_outputs says so once)."""
+    if PRECOMPUTED:
+        return []
+    base = f"results/{atlas}/{m}"
+    outs = [f"{base}/donors_genes.tsv"]
+    for g in GENESETS:
+        outs += [f"{base}/donors_{g}.tsv", f"{base}/figures/donors_{g}.png"]
     return outs
 
 
@@ -288,6 +373,13 @@ def all_outputs():
             outs += per_map_outputs(atlas, m)
     outs += dense_outputs()
     outs.append("results/versions.tsv")
+    if PRECOMPUTED and not MAPS.empty:
+        from snakemake.logging import logger
+
+        logger.info(
+            "donor robustness (donors_*.tsv) is skipped: expression.source is precomputed, "
+            "which has no per-donor matrices; set expression.source: ahba to make it"
+        )
     return outs
 
 
@@ -427,7 +519,12 @@ def map_settings(atlas, m):
     row = MAPS.loc[m]
     return {
         "map": {k: row[k] for k in ("path", "format", "column", "sign", "description")},
-        "nulls": {"n_perm": config["nulls"]["n_perm"], "seed": config["nulls"]["seed"]},
+        "nulls": {
+            "n_perm": config["nulls"]["n_perm"],
+            "seed": config["nulls"]["seed"],
+            "sensitivity": map_sensitivity_nulls(SimpleNamespace(atlas=atlas, map=m)),
+            "tail": config["nulls"]["tail"],
+        },
         "pls": config["pls"],
         "enrichment": config["enrichment"],
         "celltypes": config["celltypes"],

@@ -37,5 +37,6 @@ rule enrichment:
         seed=config["enrichment"]["seed"],
         rank_alternative=config["enrichment"]["rank_alternative"],
         overlap_fraction=config["enrichment"]["overlap_fraction"],
+        tail=config["nulls"]["tail"],
     script:
         "../../scripts/rules/rule_enrichment.py"

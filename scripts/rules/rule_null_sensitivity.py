@@ -1,0 +1,34 @@
+"""Rule null_sensitivity: one map's results under every null, side by side."""
+import logging
+
+from itx import sensitivity
+from itx.tables import log_to_file, read_tsv, write_text, write_tsv
+
+if snakemake.log:
+    log_to_file(snakemake.log[0])
+p = snakemake.params
+nulls, genesets = list(p.nulls), list(p.genesets)
+alpha = float(p.get("alpha", 0.05))
+inp = snakemake.input
+
+
+def tables(paths):
+    """Null-major paths -> {null: {collection: table}}."""
+    split = sensitivity.split_null_major(list(paths), nulls, genesets)
+    return {n: {c: read_tsv(f) for c, f in per.items()} for n, per in split.items()}
+
+
+fpr = sensitivity.fpr_lookup(read_tsv(inp.calibration), p.atlas_key, p.hemispheres, nulls,
+                             alpha=alpha)
+logging.info("calibrated FPR per null:\n%s", fpr.to_string(index=False))
+summary = sensitivity.summarise(
+    nulls, nulls[0], [read_tsv(f) for f in inp.genes], tables(inp.get("enrichment", [])),
+    tables(inp.get("celltypes", [])), [read_tsv(f) for f in inp.pls] if inp.get("pls") else None,
+    fpr, alpha=alpha, n_perm=p.n_perm)
+verdicts = sensitivity.verdicts(summary, alpha=alpha)
+write_tsv(summary, snakemake.output.table)
+sensitivity.plot_sensitivity(summary, snakemake.output.figure, alpha=alpha,
+                             title=f"{snakemake.wildcards.map}: null sensitivity")
+write_text(sensitivity.sensitivity_html(summary, verdicts, snakemake.wildcards.map, alpha=alpha,
+                                        atlas=snakemake.wildcards.atlas),
+           snakemake.output.html)
