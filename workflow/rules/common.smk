@@ -290,6 +290,21 @@ def null_sensitivity_names(wildcards):
     return [map_null_method(wildcards)] + map_sensitivity_nulls(wildcards)
 
 
+def default_null(atlas):
+    """The null `auto` gives parcel-level maps on an atlas."""
+    from itx.nullmaps import resolve_method
+
+    return resolve_method("auto", map_format="table", has_surface=atlas_has_surface(atlas))
+
+
+def atlas_nulls(atlas):
+    """Every cortical null the atlas's maps are analysed under, in order of first use."""
+    names = []
+    for m in maps_for_atlas(atlas):
+        names += null_sensitivity_names(SimpleNamespace(atlas=atlas, map=m))
+    return list(dict.fromkeys(names))
+
+
 def atlas_key(atlas):
     """The name under which the calibration study lists an atlas: its built-in's."""
     return config["atlases"][atlas].get("builtin") or atlas
@@ -369,6 +384,9 @@ def all_outputs():
         if len(maps_for_atlas(atlas)) > 1:
             outs.append(f"results/{atlas}/compare_maps.tsv")
         outs += celltype_outputs(atlas)
+        if maps_for_atlas(atlas):
+            outs += [f"results/{atlas}/null_calibration.tsv"]
+            outs += [f"results/{atlas}/figures/null_calibration.png"]
         for m in maps_for_atlas(atlas):
             outs += per_map_outputs(atlas, m)
     outs += dense_outputs()

@@ -62,6 +62,7 @@ _RESOURCE_DEFAULTS = {
     "dense_maps": dict(mem_mb=2000, mem_per_input_mb=1.5, runtime=20, runtime_per_gb=120),
     # null sensitivity: the nulls' tables side by side (seconds)
     "null_sensitivity": dict(mem_mb=1000, runtime=2),
+    "null_calibration": dict(mem_mb=1000, runtime=2),
     # 13 donor subsets (all, 6 left out, 6 alone), each one pass over the null maps
     "donor_robustness": dict(mem_mb=2000, mem_per_input_mb=4, runtime=5, runtime_per_1000_perm=1),
     "donor_robustness_figure": dict(mem_mb=1000, runtime=2),

@@ -120,3 +120,35 @@ rule null_sensitivity:
         n_perm=config["nulls"]["n_perm"],
     script:
         "../../scripts/rules/rule_null_sensitivity.py"
+
+
+# The calibration study (docs/calibration.md) for the atlas: every null's false-positive
+# rate, the default null and the nulls of this run marked.
+rule null_calibration:
+    input:
+        calibration=str(CALIBRATION_TABLE),
+    output:
+        table="results/{atlas}/null_calibration.tsv",
+        figure=report(
+            "results/{atlas}/figures/null_calibration.png",
+            caption="../report/null_calibration.rst",
+            category="Nulls",
+            subcategory="{atlas}",
+            labels={"atlas": "{atlas}", "figure": "calibration of the nulls"},
+        ),
+    log:
+        "logs/null_calibration_{atlas}.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: rule_threads("null_calibration")
+    resources:
+        mem_mb=rule_mem_mb("null_calibration"),
+        runtime=rule_runtime("null_calibration"),
+    params:
+        library=library("rule_null_calibration.py"),
+        atlas_key=lambda wc: atlas_key(wc.atlas),
+        hemispheres="left" if config["scope"].startswith("left") else "both",
+        default=lambda wc: default_null(wc.atlas),
+        used=lambda wc: atlas_nulls(wc.atlas),
+    script:
+        "../../scripts/rules/rule_null_calibration.py"
