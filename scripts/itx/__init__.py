@@ -33,6 +33,7 @@ Statistics
     coverage     which regions enter the tests, and why not
     analysis     align expression, map and nulls; test genes and gene sets
     association  gene-map correlations with spatial-null p values
+    tailp        p values beyond the permutation floor (generalised Pareto tail)
     pls          partial least squares of a map on all genes
     compare      map-to-map comparison with the same nulls
     genesets     gene-set collections: built-ins, readers, gene matching

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from . import association, enrichment, genesets
+from . import association, enrichment, genesets, tailp
 from .coverage import region_use
 
 #: Fewer usable regions than this makes any correlation meaningless.
@@ -134,7 +134,7 @@ def align(expression, map_values, nulls, null_regions, name=None):
     )
 
 
-def gene_association(aligned, method="spearman"):
+def gene_association(aligned, method="spearman", tail="none"):
     """Correlate every gene with the map; p values from the spatial nulls.
 
     Parameters
@@ -143,6 +143,9 @@ def gene_association(aligned, method="spearman"):
         From :func:`align`.
     method : {'spearman', 'pearson'}
         Correlation.
+    tail : {'none', 'gpd'}
+        ``'gpd'`` adds ``p_gpd, q_gpd, tail_method`` after ``q_spin``: p
+        values beyond the permutation floor (:mod:`itx.tailp`).
 
     Returns
     -------
@@ -150,11 +153,13 @@ def gene_association(aligned, method="spearman"):
         ``gene, r, p_spin, q_spin, p_naive, q_naive`` (see
         :func:`itx.association.gene_table`).
     """
-    res = association.correlate_genes(aligned.expression, aligned.y, aligned.nulls, method=method)
+    keep = int(tailp.tail_size(aligned.n_perm)) + 1 if tailp.check_tail(tail) == "gpd" else 0
+    res = association.correlate_genes(aligned.expression, aligned.y, aligned.nulls, method=method,
+                                      keep_tail=keep)
     association.report_null_use(res.n_valid_null, aligned.n_perm, what="genes (p_spin)",
                                 name=aligned.name, n_regions=len(aligned.regions),
                                 defined=np.isfinite(res.r))
-    return association.gene_table(aligned.genes, res)
+    return association.gene_table(aligned.genes, res, tail=tail)
 
 
 @dataclass
@@ -172,7 +177,7 @@ _RANK_TAILS = {"two-sided": "two-sided", "top": "less", "bottom": "greater"}
 
 def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10000,
                    alternative="two-sided", seed=0, aliases=None, ranking=None,
-                   rank_alternative="two-sided", overlap_fraction=0.1):
+                   rank_alternative="two-sided", overlap_fraction=0.1, tail="none"):
     """Score gene sets by their genes' mean r and test them against two nulls,
     a competitive rank test and top/bottom overlaps.
 
@@ -209,6 +214,9 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
     overlap_fraction : float
         Share of ranked genes in the top (and in the bottom) list for the
         overlap tests, in (0, 1).
+    tail : {'none', 'gpd'}
+        ``'gpd'`` adds ``p_gpd, q_gpd, tail_method`` after ``q_spatial``
+        (see :func:`itx.enrichment.enrichment_table`).
 
     Returns
     -------
@@ -236,7 +244,7 @@ def set_enrichment(aligned, sets, *, method="spearman", min_genes=5, n_random=10
     )
     table = enrichment.enrichment_table(
         res.r, membership, res.null_set_scores, n_random=n_random, seed=seed,
-        alternative=alternative,
+        alternative=alternative, tail=tail,
     )
     association.report_null_use(
         np.isfinite(res.null_set_scores).sum(axis=0), aligned.n_perm,

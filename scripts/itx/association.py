@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import tailp
+
 __all__ = [
     "AssociationResult",
     "NullMapWarning",
@@ -83,6 +85,17 @@ class AssociationResult:
         mean null correlation of each set's genes; NaN where undefined.
     atol : float
         Tolerance used when comparing null and observed correlations.
+    n_exceed : numpy.ndarray of int, shape (n_genes,), or None
+        Only when ``keep_tail`` was given: ``k`` of ``p_spin``, the number
+        of null correlations at least as extreme as the observed one.
+    null_tail : numpy.ndarray, shape (n_genes, keep_tail), or None
+        Only when ``keep_tail`` was given: the ``keep_tail`` largest
+        ``|r_null|`` of each gene, descending (``-inf`` padded), for the
+        generalised Pareto tail of :func:`itx.tailp.gpd_pvalues`; NaN rows
+        for genes with ``n_exceed >= tail_min_exceedances`` (their tail is
+        not needed and not kept).
+    tail_min_exceedances : int
+        See :func:`correlate_genes`.
     """
 
     r: np.ndarray
@@ -94,6 +107,9 @@ class AssociationResult:
     n_valid_null: np.ndarray
     null_set_scores: Optional[np.ndarray] = None
     atol: float = 1e-9
+    n_exceed: Optional[np.ndarray] = None
+    null_tail: Optional[np.ndarray] = None
+    tail_min_exceedances: int = 10
 
 
 # ---------------------------------------------------------------------------
@@ -242,6 +258,8 @@ def correlate_genes(
     set_matrix=None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     atol: float = 1e-9,
+    keep_tail: int = 0,
+    tail_min_exceedances: int = 10,
 ) -> AssociationResult:
     """Correlate every gene with a brain map and with spatial null maps.
 
@@ -272,6 +290,19 @@ def correlate_genes(
         regions take discrete values, so null values equal the observed one
         exactly in theory but differ in the last bits in floating point;
         the tolerance makes the count independent of rounding.
+    keep_tail : int
+        When positive, also keep the ``keep_tail`` largest ``|r_null|`` of
+        every gene (``null_tail``) and the exceedance counts (``n_exceed``),
+        for p values beyond the permutation floor (:func:`gene_table` with
+        ``tail="gpd"``). Memory ``n_genes x keep_tail``, merged block by
+        block; 0 (default) keeps nothing and changes nothing.
+    tail_min_exceedances : int
+        With ``keep_tail``: a gene whose count of null correlations at least
+        as extreme as its own reaches this number uses the permutation p
+        (Knijnenburg et al.'s rule, :func:`itx.tailp.gpd_pvalues`), so its
+        tail stops being tracked; this keeps the cost of the tails to the
+        few genes with small p (a few percent extra run time instead of
+        several-fold).
 
     Returns
     -------
@@ -319,6 +350,10 @@ def correlate_genes(
     atol = float(atol)
     if not atol >= 0:
         raise ValueError(f"atol must be >= 0, got {atol}")
+    for name, v, low in (("keep_tail", keep_tail, 0),
+                         ("tail_min_exceedances", tail_min_exceedances, 1)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
 
     x = np.asarray(expression, dtype=np.float64)
     yv = np.asarray(y, dtype=np.float64)
@@ -368,6 +403,7 @@ def correlate_genes(
     null_set = None
     if weights is not None:
         null_set = np.full((n_perm, weights.shape[1]), np.nan)
+    top = tailp.TopTail(n_genes, keep_tail) if keep_tail else None
 
     def run_group(zx_g, ok_g, cols, rows=None):
         """Correlate null columns ``cols`` that share their finite ``rows``."""
@@ -395,6 +431,9 @@ def correlate_genes(
             np.abs(rb, out=rb)
             # (bool).sum is faster than np.count_nonzero(axis=1) here
             hits = (rb >= thr[:, None]).sum(axis=1)
+            if top is not None:
+                # counts only grow: a gene at the limit never needs its tail again
+                top.add(rb, ok_g & (counts < tail_min_exceedances))
             counts[ok_g] += hits[ok_g]
             n_valid[ok_g] += bcols.size
 
@@ -422,6 +461,10 @@ def correlate_genes(
             ok_k &= gene_ok
             run_group(zx_k, ok_k, cols, rows)
 
+    null_tail = None
+    if top is not None:
+        null_tail = top.sorted()
+        null_tail[counts >= tail_min_exceedances] = np.nan
     p_spin = (1.0 + counts) / (1.0 + n_valid)
     # no null correlation at all: there is no null distribution to compare with
     p_spin[~gene_ok | (n_valid == 0)] = np.nan
@@ -437,6 +480,9 @@ def correlate_genes(
         n_valid_null=n_valid,
         null_set_scores=null_set,
         atol=atol,
+        n_exceed=counts if keep_tail else None,
+        null_tail=null_tail,
+        tail_min_exceedances=int(tail_min_exceedances),
     )
 
 
@@ -579,7 +625,8 @@ def fdr_bh(p) -> np.ndarray:
     return q
 
 
-def gene_table(genes: Sequence[str], result: AssociationResult) -> pd.DataFrame:
+def gene_table(genes: Sequence[str], result: AssociationResult, *, tail: str = "none",
+               **tail_options) -> pd.DataFrame:
     """Tabulate per-gene results with BH q values.
 
     Parameters
@@ -587,11 +634,24 @@ def gene_table(genes: Sequence[str], result: AssociationResult) -> pd.DataFrame:
     genes : sequence of str, length n_genes
         Gene symbols in the column order of the expression matrix.
     result : AssociationResult
+    tail : {"none", "gpd"}
+        ``"gpd"`` adds ``p_gpd, q_gpd, tail_method`` after ``q_spin``: p
+        values beyond the permutation floor from a generalised Pareto fit to
+        each gene's largest null ``|r|`` (:func:`itx.tailp.gpd_pvalues`);
+        ``result`` must come from :func:`correlate_genes` with
+        ``keep_tail = n_tail + 1`` (see :func:`itx.tailp.tail_size`).
+    **tail_options
+        Passed to :func:`itx.tailp.gpd_pvalues` (``min_exceedances``,
+        ``n_tail``, ``step``, ``min_tail``, ``fit_alpha``).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``gene, r, p_spin, q_spin, p_naive, q_naive``. Rows are
+        Columns ``gene, r, p_spin, q_spin, p_naive, q_naive`` (with
+        ``tail="gpd"``: ``gene, r, p_spin, q_spin, p_gpd, q_gpd,
+        tail_method, p_naive, q_naive``; ``tail_method`` is one of
+        :data:`itx.tailp.METHODS`, ``p_gpd`` equals ``p_spin`` except where
+        it is ``gpd``/``gpd_bound``). Rows are
         sorted by ``p_spin`` ascending, then by ``|r|`` descending (so among
         genes with equal spatial p the strongest correlations come first),
         then by input order; genes with undefined ``r`` (NaN) come last.
@@ -612,6 +672,21 @@ def gene_table(genes: Sequence[str], result: AssociationResult) -> pd.DataFrame:
             "q_naive": fdr_bh(result.p_naive),
         }
     )
+    if tailp.check_tail(tail) == "gpd":
+        if result.null_tail is None or result.n_exceed is None:
+            raise ValueError("tail='gpd' needs the null tails: run correlate_genes with "
+                             "keep_tail = n_tail + 1 (e.g. 251)")
+        if tail_options.get("min_exceedances", 10) > result.tail_min_exceedances:
+            raise ValueError(
+                f"min_exceedances={tail_options['min_exceedances']} needs the null tails of genes "
+                f"with up to that many exceedances; run correlate_genes with "
+                f"tail_min_exceedances >= {tail_options['min_exceedances']}")
+        gp = tailp.gpd_pvalues(np.abs(result.r), result.null_tail, result.n_valid_null,
+                               result.n_exceed, result.p_spin, **tail_options)
+        at = df.columns.get_loc("q_spin") + 1
+        df.insert(at, "p_gpd", gp.p)
+        df.insert(at + 1, "q_gpd", fdr_bh(gp.p))
+        df.insert(at + 2, "tail_method", gp.method)
     # lexsort: last key is primary; NaN sorts last; ties keep input order.
     order = np.lexsort((np.arange(len(df)), -np.abs(result.r), result.p_spin))
     return df.iloc[order].reset_index(drop=True)

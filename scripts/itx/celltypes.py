@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import compare, genesets
+from . import association, compare, genesets, tailp
 from .association import fdr_bh, report_null_use, usable_nulls
 
 __all__ = ["CelltypeMaps", "zscore_regions", "celltype_maps", "compare_celltypes"]
@@ -147,7 +147,7 @@ def celltype_maps(expression, sets, min_genes: int, aliases=None) -> CelltypeMap
 
 
 def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, method="spearman",
-                      map_name: str = "map") -> pd.DataFrame:
+                      map_name: str = "map", tail: str = "none") -> pd.DataFrame:
     """Correlate a map with every cell-type map; p values from the map's spatial nulls.
 
     Parameters
@@ -163,13 +163,20 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
         Correlation.
     map_name : str
         Value of the ``map`` column.
+    tail : {'none', 'gpd'}
+        ``'gpd'`` adds ``p_gpd, q_gpd, tail_method`` after ``q_spin``: p
+        values beyond the permutation floor from a generalised Pareto fit to
+        the tail of each cell type's null ``|r|`` (:mod:`itx.tailp`);
+        ``p_gpd`` equals ``p_spin`` where ``tail_method`` is
+        ``permutation`` or ``no_fit``.
 
     Returns
     -------
     pandas.DataFrame
-        ``map, celltype, r, p_spin, q_spin, p_naive, n_regions``, one row per
-        cell type in table order; ``q_spin`` is Benjamini-Hochberg over the
-        cell types. A cell type with a NaN value in any row gets NaN
+        ``map, celltype, r, p_spin, q_spin, p_naive, n_regions`` (with
+        ``tail='gpd'``, ``p_gpd, q_gpd, tail_method`` after ``q_spin``), one
+        row per cell type in table order; q values are Benjamini-Hochberg
+        over the cell types. A cell type with a NaN value in any row gets NaN
         statistics. A null map without a value in some rows is correlated
         over the rows it has; when no null map gives a correlation,
         ``p_spin`` and ``q_spin`` are NaN (with a :class:`itx.association.NullMapWarning`).
@@ -189,6 +196,7 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
     if nulls.ndim != 2 or nulls.shape[0] != x.shape[0]:
         raise ValueError(f"null_maps must have shape (n_regions={x.shape[0]}, n_perm), "
                          f"got {nulls.shape}")
+    tailp.check_tail(tail)
     values = table.to_numpy(np.float64)
     ok = np.isfinite(values).all(axis=0)
     names = [str(c) for c in table.columns]
@@ -206,4 +214,18 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
                         defined=np.isfinite(res["r"].to_numpy()))
     out["n_regions"] = out["n_regions"].astype(np.int64)
     out["q_spin"] = fdr_bh(out["p_spin"].to_numpy())
+    if tail == "gpd":
+        p_gpd = np.full(len(out), np.nan)
+        how = np.full(len(out), "na", dtype=object)
+        if ok.any():
+            # the same correlations as compare_maps, keeping each cell type's null tail
+            res = association.correlate_genes(values[:, ok], x, nulls, method=method,
+                                              keep_tail=int(tailp.tail_size(nulls.shape[1])) + 1)
+            gp = tailp.gpd_pvalues(np.abs(res.r), res.null_tail, res.n_valid_null,
+                                   res.n_exceed, out.loc[ok, "p_spin"].to_numpy(np.float64))
+            p_gpd[ok], how[ok] = gp.p, gp.method
+        at = out.columns.get_loc("q_spin") + 1
+        out.insert(at, "p_gpd", p_gpd)
+        out.insert(at + 1, "q_gpd", fdr_bh(p_gpd))
+        out.insert(at + 2, "tail_method", how.astype(str))
     return out

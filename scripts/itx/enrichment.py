@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from . import tailp
 from .association import _check_set_matrix, _set_means, fdr_bh
 
 __all__ = [
@@ -346,6 +347,7 @@ def enrichment_table(
     alternative: str = "two-sided",
     atol: float = 1e-9,
     set_names: Optional[Sequence[str]] = None,
+    tail: str = "none",
 ) -> pd.DataFrame:
     """Tabulate set scores with spatial and random-gene p and q values.
 
@@ -371,12 +373,19 @@ def enrichment_table(
         Tie tolerance.
     set_names : sequence of str, optional
         Needed only when ``membership`` is not a DataFrame.
+    tail : {"none", "gpd"}
+        ``"gpd"`` adds ``p_gpd, q_gpd, tail_method`` after ``q_spatial``:
+        the spatial p with a generalised Pareto tail where fewer than 10
+        null scores are as extreme (:func:`itx.tailp.tail_pvalues`, same
+        ``alternative`` and ``atol``; ``p_gpd`` equals ``p_spatial`` where
+        ``tail_method`` is ``permutation`` or ``no_fit``).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``set, n_genes, score, p_spatial, q_spatial, p_random,
-        q_random``; ``n_genes`` is the number of member genes with a defined
+        q_random`` (with ``tail="gpd"``, ``p_gpd, q_gpd, tail_method`` after
+        ``q_spatial``); ``n_genes`` is the number of member genes with a defined
         (finite) ``r``; q values are Benjamini-Hochberg across the sets of
         this table. Sorted by ``p_spatial`` ascending, then by ``|score|``
         descending, then input order (NaN last).
@@ -392,6 +401,7 @@ def enrichment_table(
     w = _check_set_matrix(w, r.shape[0])
     if len(names) != w.shape[1]:
         raise ValueError(f"{len(names)} set names for {w.shape[1]} sets")
+    tailp.check_tail(tail)
     score = _set_means(r, w)
     n_genes = ((w > 0) & np.isfinite(r)[:, None]).sum(axis=0)
     p_spatial = spatial_enrichment(r, w, null_set_scores, alternative, atol=atol)
@@ -410,6 +420,13 @@ def enrichment_table(
             "q_random": fdr_bh(p_random),
         }
     )
+    if tail == "gpd":
+        gp = tailp.tail_pvalues(score, np.asarray(null_set_scores, dtype=np.float64),
+                                alternative, atol=atol)
+        at = df.columns.get_loc("q_spatial") + 1
+        df.insert(at, "p_gpd", gp.p)
+        df.insert(at + 1, "q_gpd", fdr_bh(gp.p))
+        df.insert(at + 2, "tail_method", gp.method)
     order = np.lexsort((np.arange(len(df)), -np.abs(score), p_spatial))
     return df.iloc[order].reset_index(drop=True)
 

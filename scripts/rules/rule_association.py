@@ -6,4 +6,5 @@ log_to_file(snakemake.log[0])
 null = nullmaps.load_null_maps(snakemake.input.nulls)
 aligned = analysis.align(read_tsv(snakemake.input.expression), read_tsv(snakemake.input.map),
                          null.values, null.regions, name=snakemake.wildcards.map)
-write_tsv(analysis.gene_association(aligned, method=snakemake.params.method), snakemake.output[0])
+write_tsv(analysis.gene_association(aligned, method=snakemake.params.method,
+                                    tail=snakemake.params.tail), snakemake.output[0])

@@ -15,7 +15,7 @@ used = expression.set_index("region").loc[aligned.regions]
 maps = celltypes.celltype_maps(used, genesets.read_gene_sets(snakemake.input.genesets), p.min_genes,
                                aliases=aliases)
 table = celltypes.compare_celltypes(aligned.y, maps.table, aligned.nulls, method=p.method,
-                                    map_name=snakemake.wildcards.map)
+                                    map_name=snakemake.wildcards.map, tail=p.tail)
 write_tsv(table, snakemake.output.table)
 figures.plot_celltype_comparison(table, snakemake.output.figure,
                                  title=(f"{snakemake.wildcards.map} vs "

@@ -19,7 +19,7 @@ res = analysis.set_enrichment(
     aligned, genesets.read_gene_sets(snakemake.input.genesets), method=p.method,
     min_genes=p.min_genes, n_random=p.n_random, alternative=p.alternative, seed=p.seed,
     aliases=aliases, rank_alternative=p.rank_alternative, overlap_fraction=p.overlap_fraction,
-    ranking=ranking,
+    ranking=ranking, tail=p.tail,
 )
 write_tsv(res.table, snakemake.output.table)
 write_tsv(res.sets, snakemake.output.sets)
