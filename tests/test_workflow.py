@@ -1,7 +1,9 @@
 """End to end: the demo DAG runs offline, recovers the planted truth, caches per map."""
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -99,3 +101,48 @@ def test_changing_one_map_reruns_only_that_map(demo_run):
     outputs = [line for line in res.stdout.splitlines() if line.strip().startswith("output:")]
     assert outputs and all("results/dk/demo_table/" in line or "results/dk/compare_maps.tsv" in line
                            for line in outputs), outputs
+
+
+def test_a_further_null_is_kept_apart_and_is_that_null(demo_run):
+    # null sensitivity: the map's vasa results in their own folder, next to the
+    # primary (alexander_bloch) ones, made by the same rules; nothing else reruns
+    base = demo_run / "results" / "dk" / "demo_table"
+    sens = base / "sensitivity" / "vasa"
+    try:
+        res = snakemake(demo_run, str(sens.relative_to(demo_run) / "genes.tsv"),
+                        str(sens.relative_to(demo_run) / "enrichment_demo.tsv"))
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert set(job_counts(res)) <= {"spins", "map_nulls_sensitivity", "association_sensitivity",
+                                        "enrichment_sensitivity"}, job_counts(res)
+        # the null maps are the vasa spins of this map: y[idx], no value where idx is -1
+        spins = np.load(demo_run / "results" / "dk" / "nulls" / "spins_vasa.npz")
+        nulls = np.load(sens / "nulls.npz")
+        assert str(nulls["method"]) == "vasa"
+        assert list(nulls["regions"]) == list(spins["regions"])
+        y = pd.read_csv(base / "map.tsv", sep="\t").set_index("region")["value"]
+        y = y.reindex(spins["regions"]).to_numpy(float)
+        idx = spins["idx"]
+        expected = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+        np.testing.assert_array_equal(nulls["values"], expected)
+        # same map and genes, so the same r; other nulls, so other p values
+        ours = pd.read_csv(sens / "genes.tsv", sep="\t").set_index("gene")
+        primary = pd.read_csv(base / "genes.tsv", sep="\t").set_index("gene")
+        pd.testing.assert_series_equal(ours["r"], primary.loc[ours.index, "r"])
+        assert not np.array_equal(ours["p_spin"], primary.loc[ours.index, "p_spin"])
+        truth = json.loads((demo_run / "resources" / "demo" / "truth.json").read_text())
+        enr = pd.read_csv(sens / "enrichment_demo.tsv", sep="\t")
+        assert enr.iloc[0]["set"] == truth["planted_set"] and enr.iloc[0]["p_spatial"] < 0.05
+    finally:
+        # the demo's results/ stay as the demo made them
+        shutil.rmtree(base / "sensitivity", ignore_errors=True)
+
+
+def test_null_sensitivity_page_states_the_permutation_floor(demo_run):
+    base = demo_run / "results" / "dk" / "demo_table"
+    table = pd.read_csv(base / "null_sensitivity.tsv", sep="\t")
+    assert set(table["null"]) == {"alexander_bloch"}  # nulls.sensitivity is empty in the demo
+    floor = table[(table["test"] == "genes") & (table["item"] == "p floor")]["statistic"]
+    assert floor.iloc[0] == pytest.approx(1 / 1001)
+    html = (base / "null_sensitivity.html").read_text()
+    assert "smallest attainable q" in html.lower()
+    assert (demo_run / "results" / "dk" / "figures" / "null_calibration.png").stat().st_size > 1000
