@@ -1,5 +1,6 @@
 """itx.sensitivity: one map under several nulls (calibrated FPR, p floor, verdicts)."""
 
+import html
 import math
 import runpy
 import sys
@@ -11,6 +12,7 @@ import pytest
 from scipy.stats import false_discovery_control
 
 from itx import sensitivity as sens
+from itx import sensitivity_page as page
 from itx.association import fdr_bh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,25 +350,25 @@ def test_verdicts_from_the_written_table(inputs, tmp_path):
 def test_html_says_it_in_words_and_escapes(inputs):
     s = sens.summarise(NULLS, "alexander_bloch", **inputs)
     v = sens.verdicts(s)
-    page = sens.sensitivity_html(s, v, "map <b>&</b>", atlas="dk")
-    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert "<b>&" not in page and "map &lt;b&gt;&amp;&lt;/b&gt;" in page
-    assert "C<x>" not in page and "C&lt;x&gt;" in page
+    html_page = page.sensitivity_html(s, v, "map <b>&</b>", atlas="dk")
+    assert html_page.startswith("<!DOCTYPE html>") and html_page.rstrip().endswith("</html>")
+    assert "<b>&" not in html_page and "map &lt;b&gt;&amp;&lt;/b&gt;" in html_page
+    assert "C<x>" not in html_page and "C&lt;x&gt;" in html_page
     for sentence in v["sentence"]:
-        assert sens.html.escape(sentence) in page
-    assert "8.7%" in page and "smallest attainable q" in page
-    assert "would have to be at the floor" in page
+        assert html.escape(sentence) in html_page
+    assert "8.7%" in html_page and "smallest attainable q" in html_page
+    assert "would have to be at the floor" in html_page
 
 
 def test_figure_is_written(inputs, tmp_path):
     s = sens.summarise(NULLS, "alexander_bloch", **inputs)
-    out = sens.plot_sensitivity(s, tmp_path / "f" / "sens.png", title="m")
+    out = page.plot_sensitivity(s, tmp_path / "f" / "sens.png", title="m")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     genes = [inputs["genes"][n] for n in NULLS]
     bare = sens.summarise(NULLS, "vasa", genes, None, None, None, inputs["fpr"])
-    assert sens.plot_sensitivity(bare, tmp_path / "bare.png").stat().st_size > 0
+    assert page.plot_sensitivity(bare, tmp_path / "bare.png").stat().st_size > 0
     with pytest.raises(ValueError, match=r"\.png"):
-        sens.plot_sensitivity(s, tmp_path / "x.pdf")
+        page.plot_sensitivity(s, tmp_path / "x.pdf")
 
 
 # ------------------------------------------------------------------ rule script

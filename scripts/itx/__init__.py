@@ -40,6 +40,10 @@ Statistics
     enrichment   gene-set (cell-type) enrichment with ensemble and random-gene nulls
     celltypes    regional cell-type maps and their comparison with brain maps
     dense        dense whole-brain cell-type maps (dense_* parts)
+Robustness
+    sensitivity  one map under several nulls, side by side (sensitivity_page: words, figure)
+    calibration  the calibration study's false-positive rates for one atlas
+    robustness   leave-one-donor-out and single-donor re-tests of genes and gene sets
 Report and run records
     figures      report figures (one figure helper: new_figure, save_png)
     report       package versions and the methods text

@@ -1,7 +1,7 @@
 """Rule null_sensitivity: one map's results under every null, side by side."""
 import logging
 
-from itx import sensitivity
+from itx import sensitivity, sensitivity_page
 from itx.tables import log_to_file, read_tsv, write_text, write_tsv
 
 if snakemake.log:
@@ -27,8 +27,8 @@ summary = sensitivity.summarise(
     fpr, alpha=alpha, n_perm=p.n_perm)
 verdicts = sensitivity.verdicts(summary, alpha=alpha)
 write_tsv(summary, snakemake.output.table)
-sensitivity.plot_sensitivity(summary, snakemake.output.figure, alpha=alpha,
-                             title=f"{snakemake.wildcards.map}: null sensitivity")
-write_text(sensitivity.sensitivity_html(summary, verdicts, snakemake.wildcards.map, alpha=alpha,
-                                        atlas=snakemake.wildcards.atlas),
-           snakemake.output.html)
+sensitivity_page.plot_sensitivity(summary, snakemake.output.figure, alpha=alpha,
+                                  title=f"{snakemake.wildcards.map}: null sensitivity")
+page = sensitivity_page.sensitivity_html(summary, verdicts, snakemake.wildcards.map, alpha=alpha,
+                                         atlas=snakemake.wildcards.atlas)
+write_text(page, snakemake.output.html)
