@@ -67,6 +67,18 @@ def copy_checkout(dest, *, resources=True, venv=False):
     return dest
 
 
+def load_tool(name):
+    """A script of scripts/tools/ as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    # registered before it runs: dataclasses and pickling look the module up by name
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def run_snakemake(workdir, *args, cores=2, snakemake=None, env=None, timeout=1200):
     """Run Snakemake in `workdir` (this Python's, or the `snakemake` executable given)."""
     cmd = [str(snakemake)] if snakemake else [sys.executable, "-m", "snakemake"]

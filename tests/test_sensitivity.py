@@ -69,10 +69,15 @@ def test_fpr_fallbacks(calibration):
         r = _one(sens.fpr_lookup(calibration, atlas, hemi, [method]), method)
         return r["fpr"], r["fpr_source"]
 
-    # same atlas, other hemispheres, before another atlas
+    # a Schaefer resolution over the same hemispheres before the same atlas over others
     fpr, src = got("schaefer100", "left", "vasa")
-    assert fpr == 0.101
-    assert src == "schaefer100/both (fallback: schaefer100/left not calibrated)"
+    assert fpr == 0.140
+    assert src == "schaefer400/left (fallback: schaefer100/left not calibrated)"
+    assert got("schaefer400", "both", "vasa")[0] == 0.101
+    # then the same atlas, other hemispheres, before another atlas
+    fpr, src = got("schaefer100", "both", "alexander_bloch")
+    assert fpr == 0.061
+    assert src == "schaefer100/left (fallback: schaefer100/both not calibrated)"
     # the nearest Schaefer resolution on a log scale: 300 -> 400
     assert got("schaefer300", "left", "vasa")[0] == 0.140
     assert got("schaefer200", "left", "alexander_bloch")[0] == 0.061
@@ -409,7 +414,7 @@ def test_rule_script(inputs, calibration, tmp_path):
     table = pd.read_csv(out / "null_sensitivity.tsv", sep="\t")
     assert list(table.columns) == sens.SUMMARY_COLUMNS
     assert set(table["collection"].dropna()) == {"cells", "more"}
-    assert table.loc[table["null"] == "vasa", "fpr_source"].iloc[0].startswith(
-        "schaefer100/both (fallback")
+    source = table.loc[table["null"] == "vasa", "fpr_source"].iloc[0]
+    assert source.startswith("schaefer") and "(fallback: schaefer100/" in source
     assert (out / "null_sensitivity.png").stat().st_size > 0
     assert "m1" in (out / "null_sensitivity.html").read_text()

@@ -1,7 +1,5 @@
 """GPD tail p values (itx.tailp) against scipy, analytic tails and brute-force loops."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import load_tool
 from itx import analysis, celltypes, tailp
 from itx.association import correlate_genes, fdr_bh, gene_table
 from itx.enrichment import _tail_p, enrichment_table
@@ -405,12 +404,7 @@ def test_compare_celltypes_tail():
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "validate_tailp", ROOT / "scripts" / "tools" / "validate_tailp.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["validate_tailp"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("validate_tailp")
 
 
 def test_validation_tool_spins_and_summary():

@@ -74,6 +74,7 @@ def _schaefer_parcels(atlas: str) -> int | None:
 def _closeness(want_atlas: str, want_hemi: str, atlas: str, hemi: str) -> tuple:
     """Sort key of a calibrated (atlas, hemispheres): smaller is closer."""
     n_want, n_have = _schaefer_parcels(want_atlas), _schaefer_parcels(atlas)
+    other_hemi = hemi != want_hemi
     if atlas == want_atlas:
         rank, dist = 0, 0.0
     elif n_want is not None and n_have is not None:
@@ -84,7 +85,12 @@ def _closeness(want_atlas: str, want_hemi: str, atlas: str, hemi: str) -> tuple:
         rank, dist = 2, 0.0
     else:
         rank, dist = 3, 0.0
-    return (rank, dist, hemi != want_hemi, hemi != REFERENCE_HEMISPHERES, atlas, hemi)
+    # a neighbouring Schaefer resolution over the same hemispheres comes before the
+    # same atlas over other hemispheres: the single-hemisphere Schaefer 200/400
+    # settings were measured on few fields (docs/calibration.md)
+    if rank <= 1:
+        return (other_hemi, rank, dist, atlas, hemi)
+    return (2 + other_hemi, rank, dist, hemi != REFERENCE_HEMISPHERES, atlas, hemi)
 
 
 def _calibration_frame(calibration) -> pd.DataFrame:
@@ -123,11 +129,12 @@ def fpr_lookup(calibration, atlas: str, hemispheres: str, methods: Sequence[str]
     Only rows pooled over smoothness (``sigma == "all"``) at level `alpha` are
     used. For each method the row of (`atlas`, `hemispheres`) is taken when
     the table has it; otherwise the closest calibrated one, in this order:
-    the same atlas with the other hemispheres; for a Schaefer atlas
-    (``schaefer<N>``, also a user atlas whose name contains it) the Schaefer
-    resolution nearest in ``log N`` (same hemispheres first); the reference
-    calibration ``desikan_killiany`` (same hemispheres first, then ``left``);
-    any other calibrated atlas (by name). ``fpr_source`` says which row was
+    for a Schaefer atlas (``schaefer<N>``, also a user atlas whose name
+    contains it) the Schaefer resolution nearest in ``log N`` over the same
+    hemispheres; the same atlas over the other hemispheres (then the nearest
+    Schaefer resolution over them); the reference calibration
+    ``desikan_killiany`` (same hemispheres first, then ``left``); any other
+    calibrated atlas (by name). ``fpr_source`` says which row was
     used and whether it is a fallback.
 
     Parameters

@@ -59,15 +59,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from calibrate_nulls import LEFT_DK, load_left_dk, smooth_fields  # noqa: E402
+from calibrate_nulls import LEFT_DK, SHARED_DATA, load_left_dk, smooth_fields  # noqa: E402
 
 from itx import compat, nulls, tailp, vertexspins  # noqa: E402
 from itx.association import _standardise, correlate_genes  # noqa: E402
 from itx.tables import write_tsv  # noqa: E402
 
-DEFAULT_EXPRESSION = "/work/shared/data/ahba_parcellated/dk83_genes15633_abagen.csv"
-DEFAULT_MAP = ("/work/shared/data/enigma/summary_statistics/"
-               "mddadult_case-controls_CortThick.csv")
+DEFAULT_EXPRESSION = str(SHARED_DATA / "ahba_parcellated" / "dk83_genes15633_abagen.csv")
+DEFAULT_MAP = str(SHARED_DATA / "enigma" / "summary_statistics" /
+                  "mddadult_case-controls_CortThick.csv")
 ALPHAS = (0.05, 0.01, 0.001)
 ATOL = 1e-9
 #: Tail p variants compared: the free GPD fit (the workflow's) and shapes
