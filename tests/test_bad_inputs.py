@@ -580,7 +580,8 @@ def test_finished_study_records_its_provenance(finished_study):
 
     rec = json.loads((finished_study / "results" / "dk" / "mdd" / "provenance.json").read_text())
     assert rec["choices"]["null_method"] == "alexander_bloch"
-    assert rec["settings"]["nulls"] == {"n_perm": 40, "seed": 1}
+    assert rec["settings"]["nulls"] == {"n_perm": 40, "seed": 1, "sensitivity": [],
+                                        "tail": "none"}
     import hashlib
     assert rec["inputs"]["map"][0]["sha256"] == hashlib.sha256(
         (finished_study / "data" / "map.csv").read_bytes()).hexdigest()

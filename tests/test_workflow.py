@@ -106,7 +106,8 @@ def test_changing_one_map_reruns_only_that_map(demo_run):
 def test_a_further_null_is_kept_apart_and_is_that_null(demo_run):
     # null sensitivity: the map's vasa results in their own folder, next to the
     # primary (alexander_bloch) ones, made by the same rules; nothing else reruns
-    base = demo_run / "results" / "dk" / "demo_table"
+    # (demo_volume: test_changing_one_map_reruns_only_that_map edits demo_table's input)
+    base = demo_run / "results" / "dk" / "demo_volume"
     sens = base / "sensitivity" / "vasa"
     try:
         res = snakemake(demo_run, str(sens.relative_to(demo_run) / "genes.tsv"),
