@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import association, compare, genesets, tailp
+from . import compare, genesets, tailp
 from .association import fdr_bh, report_null_use, usable_nulls
 
 __all__ = ["CelltypeMaps", "zscore_regions", "celltype_maps", "compare_celltypes"]
@@ -204,7 +204,7 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
                         "q_spin": np.nan, "p_naive": np.nan, "n_regions": 0})
     if ok.any():
         res = compare.compare_maps(x, values[:, ok], nulls, method=method,
-                                   names=[n for n, k in zip(names, ok) if k])
+                                   names=[n for n, k in zip(names, ok) if k], tail=tail)
         for col in ("r", "p_spin", "p_naive", "n_regions"):
             out.loc[ok, col] = res[col].to_numpy()
         # compare_maps' p is NaN exactly when no null map gave a correlation
@@ -218,12 +218,7 @@ def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, me
         p_gpd = np.full(len(out), np.nan)
         how = np.full(len(out), "na", dtype=object)
         if ok.any():
-            # the same correlations as compare_maps, keeping each cell type's null tail
-            res = association.correlate_genes(values[:, ok], x, nulls, method=method,
-                                              keep_tail=int(tailp.tail_size(nulls.shape[1])) + 1)
-            gp = tailp.gpd_pvalues(np.abs(res.r), res.null_tail, res.n_valid_null,
-                                   res.n_exceed, out.loc[ok, "p_spin"].to_numpy(np.float64))
-            p_gpd[ok], how[ok] = gp.p, gp.method
+            p_gpd[ok], how[ok] = res["p_gpd"].to_numpy(), res["tail_method"].to_numpy()
         at = out.columns.get_loc("q_spin") + 1
         out.insert(at, "p_gpd", p_gpd)
         out.insert(at + 1, "q_gpd", fdr_bh(p_gpd))
