@@ -365,6 +365,24 @@ def test_html_says_it_in_words_and_escapes(inputs):
     assert "would have to be at the floor" in html_page
 
 
+def test_html_folds_many_items_significant_under_no_null(inputs):
+    """A GO-scale collection: sets significant under no null are counted, not listed."""
+    s = sens.summarise(NULLS, "alexander_bloch", **inputs)
+    v = sens.verdicts(s)
+    # B is the one set significant under no null in "cells"
+    none = v[(v["verdict"] == "none") & (v["test"] == "set")]
+    assert len(none) == 1
+    listed = page.sensitivity_html(s, v, "m")
+    folded = page.sensitivity_html(s, v, "m", max_unremarkable=0)
+    assert html.escape(none["sentence"].iloc[0]) in listed
+    assert html.escape(none["sentence"].iloc[0]) not in folded
+    assert "further items of cells are significant under no null" in folded
+    # items with another verdict are listed either way
+    for sentence in v.loc[v["verdict"] != "none", "sentence"]:
+        assert html.escape(sentence) in folded
+    assert folded.count("<tr>") == listed.count("<tr>") - (v["verdict"] == "none").sum()
+
+
 def test_figure_is_written(inputs, tmp_path):
     s = sens.summarise(NULLS, "alexander_bloch", **inputs)
     out = page.plot_sensitivity(s, tmp_path / "f" / "sens.png", title="m")

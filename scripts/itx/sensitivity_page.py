@@ -15,22 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .htmlpage import PAGE_CSS as _CSS
+from .htmlpage import fmt_number as _fmt
 from .sensitivity import _pct
 
 __all__ = ["sensitivity_html", "plot_sensitivity"]
-
-
-_CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
-        "padding:.2em .5em;text-align:left}th{background:#eee}.sig{font-weight:bold}"
-        ".depends{color:#a04000}.muted{color:#777}")
-
-
-def _fmt(v, digits=3) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "n/a"
-    v = float(v)
-    return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
 
 
 def _is_true(v) -> bool:
@@ -45,7 +34,7 @@ def _gene_stat(summary, null, prefix):
 
 def sensitivity_html(summary: pd.DataFrame, verdicts_table: pd.DataFrame, map_name: str,
                      alpha: float = 0.05, atlas: str | None = None,
-                     title: str | None = None) -> str:
+                     title: str | None = None, max_unremarkable: int = 30) -> str:
     """A small self-contained HTML page on the map's null sensitivity.
 
     Parameters
@@ -62,6 +51,10 @@ def sensitivity_html(summary: pd.DataFrame, verdicts_table: pd.DataFrame, map_na
         Shown beside the map name.
     title : str, optional
         Page title; default ``"Null sensitivity: <map>"``.
+    max_unremarkable : int, optional
+        Items significant under no null are listed one by one only while a
+        collection has at most this many; beyond that (a GO-scale collection)
+        the page counts them in one sentence per collection.
 
     Returns
     -------
@@ -122,10 +115,18 @@ def sensitivity_html(summary: pd.DataFrame, verdicts_table: pd.DataFrame, map_na
         order = {"depends": 0, "all": 1, "none": 2}
         v = verdicts_table.assign(_o=verdicts_table["verdict"].map(order)).sort_values(
             "_o", kind="stable")
+        # thousands of GO terms significant under no null would drown the page
+        none = v["verdict"] == "none"
+        folded = none & (none.groupby(v["collection"]).transform("sum") > max_unremarkable)
+        n_folded = v.loc[folded, "collection"].value_counts(sort=False)
+        v = v[~folded]
         out.append("<ul>")
         for _, r in v.iterrows():
             cls = " class=\"depends\"" if r["verdict"] == "depends" else ""
             out.append(f"<li{cls}>{e(str(r['sentence']))}</li>")
+        for coll, k in n_folded.items():
+            out.append(f"<li>{e(f'{k:,} further items of {coll} are significant under no null')}"
+                       " (not listed; see <code>null_sensitivity.tsv</code>).</li>")
         out.append("</ul>")
         head = "".join(f"<th>{e(n)}<br><span class=\"muted\">FPR {e(_pct(info.loc[n, 'fpr']))}"
                        "</span></th>" for n in nulls)
