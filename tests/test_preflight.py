@@ -404,3 +404,51 @@ def test_null_sensitivity_cells():
     one, _ = preflight.check_sheet(sheet([["m", "m.csv", "table", "", "dk", ""]]), "maps.tsv",
                                    ["dk"])
     assert one.loc[0, "null_sensitivity"] == ""
+
+
+def test_covariates_cells():
+    cols = ("map", "path", "format", "column", "atlas", "sign", "covariates")
+    s = sheet([["thick", "a", "table", "", "dk", "1", "area, myelin"],
+               ["area", "b", "table", "", "dk", "1", ""],
+               ["myelin", "c", "table", "", "", "1", "none"],
+               ["self", "d", "table", "", "dk", "1", "self"],
+               ["typo", "e", "table", "", "dk", "1", "aera"],
+               ["wide", "f", "table", "", "", "1", "area"],
+               ["twice", "g", "table", "", "dk", "1", "area,area"]], columns=cols)
+    checked, problems = preflight.check_sheet(s, "maps.tsv", ["dk", "schaefer100"])
+    assert preflight.split_covariates(checked.loc[0, "covariates"]) == ["area", "myelin"]
+    assert preflight.split_covariates("none") == [] == preflight.split_covariates("")
+    text = "\n".join(problems)
+    assert len(problems) == 4, problems
+    assert "map 'self'" in text and "names the map itself" in text
+    assert "covariate 'aera' is not a map of the sheet (did you mean 'area'?)" in text
+    # 'wide' runs on every atlas; its covariate only on dk
+    assert "map 'wide'" in text and "not made on atlas schaefer100" in text
+    assert "map 'twice'" in text and "lists a map twice" in text
+    one, _ = preflight.check_sheet(sheet([["m", "m.csv", "table", "", "dk", ""]]), "maps.tsv",
+                                   ["dk"])
+    assert one.loc[0, "covariates"] == ""
+
+
+def test_multivariate_collections_are_celltype_collections():
+    config = {"genesets": {"cells": "cells.gmt", "go": {"path": "go.gmt", "kind": "categories"}},
+              "multivariate": {"collections": ["cells", "go", "nope"]}}
+    problems = preflight._multivariate_problems(config)
+    assert len(problems) == 2, problems
+    assert "'go' is of kind categories" in problems[0]
+    assert "'nope' is not a collection under `genesets` (cells, go)" in problems[1]
+    assert preflight._multivariate_problems({"genesets": {}}) == []
+
+
+def test_geneset_mapping_specs():
+    specs = {"a": {"builtin": "gobp", "path": "x.gmt"}, "b": {"kind": "categories"},
+             "c": {"path": "x.gmt", "source": "/m/"}, "d": {"path": "x.gmt", "min_genes": 20,
+                                                           "max_genes": 10},
+             "ok": {"path": "x.gmt", "kind": "categories", "min_genes": 10, "max_genes": 200},
+             "ok2": {"builtin": "gobp", "source": "/mirror/"}, "ok3": "x.gmt"}
+    problems = preflight._geneset_spec_problems(specs)
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("genesets.a: give either `builtin:`")
+    assert problems[1].startswith("genesets.b: give either")
+    assert problems[2].startswith("genesets.c: `source:` locates a built-in's file")
+    assert "min_genes (20) is larger than max_genes (10)" in problems[3]

@@ -33,8 +33,13 @@ def test_outputs_follow_the_contract(demo_run):
         enr = pd.read_csv(r / m / "enrichment_demo.tsv", sep="\t")
         assert list(enr.columns[:7]) == ["set", "n_genes", "score", "p_spatial", "q_spatial",
                                      "p_random", "q_random"]
-        for fig in ("map", "top_genes", "enrichment_demo", "nulls_demo"):
+        for fig in ("map", "top_genes", "enrichment_demo", "nulls_demo", "multivariate_demo"):
             assert (r / m / "figures" / f"{fig}.png").stat().st_size > 1000
+        terms = pd.read_csv(r / m / "multivariate_demo.tsv", sep="\t")
+        dom = pd.read_csv(r / m / "dominance_demo.tsv", sep="\t")
+        assert terms["term"].iloc[0] == "intercept" and len(dom) == len(terms) - 1
+        assert np.isclose(dom["dominance"].sum(), terms["model_r2"].iloc[0])
+        assert "top gene sets" in (r / m / "enrichment_top.html").read_text()
     for f in ("probes.tsv", "samples.tsv", "sample_counts.tsv", "stability.tsv", "methods.txt"):
         assert (r / f).stat().st_size > 0
     assert len(list((r / "donors").glob("expression_*.tsv"))) == 6
@@ -61,6 +66,9 @@ def test_planted_truth_is_recovered(demo_run, m):
     ranks = genes.index[genes["gene"].isin(found)]
     assert pd.Series(ranks).median() < 0.01 * len(genes)
     assert (genes.loc[genes["gene"].isin(found), "r"] > 0).all() == (truth["sign"] > 0)
+    # the joint model on the demo cell-type maps: the planted set's map dominates
+    dom = pd.read_csv(r / "dominance_demo.tsv", sep="\t")
+    assert dom.loc[dom["dominance"].idxmax(), "predictor"] == planted_set
 
 
 def test_report_builds(demo_run):
@@ -97,7 +105,7 @@ def test_changing_one_map_reruns_only_that_map(demo_run):
                     "variogram": 1, "enrichment": 1, "celltype_compare": 1, "map_figures": 1,
                     "enrichment_figures": 1, "compare_maps": 1, "provenance": 1,
                     "null_sensitivity": 1, "donor_robustness": 1,
-                    "donor_robustness_figure": 1}, jobs
+                    "donor_robustness_figure": 1, "multivariate": 1, "enrichment_top": 1}, jobs
     outputs = [line for line in res.stdout.splitlines() if line.strip().startswith("output:")]
     assert outputs and all("results/dk/demo_table/" in line or "results/dk/compare_maps.tsv" in line
                            for line in outputs), outputs
@@ -147,3 +155,51 @@ def test_null_sensitivity_page_states_the_permutation_floor(demo_run):
     html = (base / "null_sensitivity.html").read_text()
     assert "smallest attainable q" in html.lower()
     assert (demo_run / "results" / "dk" / "figures" / "null_calibration.png").stat().st_size > 1000
+
+
+def test_covariates_give_partial_correlations(demo_run):
+    """A map's `covariates` cell: every gene's partial correlation given another map,
+    equal to Spearman of the residualised ranks (independent computation)."""
+    from scipy import stats
+
+    sheet_path = demo_run / "config" / "maps.tsv"
+    sheet = sheet_path.read_text()
+    base = demo_run / "results" / "dk"
+    regions = pd.read_csv(base / "demo_table" / "map.tsv", sep="\t")["region"]
+    rng = np.random.default_rng(7)
+    cov_file = demo_run / "resources" / "demo" / "demo_cov.tsv"
+    pd.DataFrame({"region": regions, "value": rng.normal(size=len(regions))}).to_csv(
+        cov_file, sep="\t", index=False)
+    try:
+        rows = sheet.rstrip("\n").split("\n")
+        head = rows[0] + "\tcovariates"
+        body = [r + ("\tdemo_cov" if r.startswith("demo_table\t") else "\t") for r in rows[1:]]
+        body.append("demo_cov\tresources/demo/demo_cov.tsv\ttable\tvalue\tdk\t1\tcovariate\t")
+        sheet_path.write_text("\n".join([head] + body) + "\n")
+        target = "results/dk/demo_table/partial_genes.tsv"
+        res = snakemake(demo_run, target)
+        assert res.returncode == 0, res.stderr[-3000:]
+        part = pd.read_csv(demo_run / target, sep="\t").set_index("gene")
+        assert list(part.columns) == ["r_partial", "p_spin", "q_spin", "p_param", "n_regions"]
+        assert (base / "demo_table" / "figures" / "partial_genes.png").stat().st_size > 1000
+        expr = pd.read_csv(base / "expression.tsv", sep="\t").set_index("region")
+        used = pd.read_csv(base / "demo_table" / "coverage.tsv", sep="\t")
+        used = used.loc[used["used"], "region"].tolist()
+        y = pd.read_csv(base / "demo_table" / "map.tsv", sep="\t").set_index("region")["value"]
+        c = pd.read_csv(cov_file, sep="\t").set_index("region")["value"]
+        design = np.column_stack([np.ones(len(used)), stats.rankdata(c[used])])
+
+        def resid(v):
+            v = stats.rankdata(v)
+            return v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+
+        for g in part.index[:5].tolist() + part.index[-3:].tolist():
+            r, _ = stats.pearsonr(resid(expr.loc[used, g]), resid(y[used]))
+            assert np.isclose(part.loc[g, "r_partial"], r, atol=1e-10), g
+        assert part["p_spin"].between(0, 1).all() and (part["n_regions"] == len(used)).all()
+    finally:
+        sheet_path.write_text(sheet)
+        cov_file.unlink(missing_ok=True)
+        shutil.rmtree(base / "demo_cov", ignore_errors=True)
+        for f in ("partial_genes.tsv", "figures/partial_genes.png"):
+            (base / "demo_table" / f).unlink(missing_ok=True)

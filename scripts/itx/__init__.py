@@ -39,6 +39,10 @@ Statistics
     genesets     gene-set collections: built-ins, readers, gene matching
     enrichment   gene-set (cell-type) enrichment with ensemble and random-gene nulls
     celltypes    regional cell-type maps and their comparison with brain maps
+    multivariate joint models of a map on several maps (regression, dominance
+                 analysis) and genes' partial correlations, spatial-null p values
+    celltype_models  a map's joint models on one collection's cell-type maps
+    partial      genes' partial correlations given the covariate maps of the sheet
     dense        dense whole-brain cell-type maps (dense_* parts)
 Robustness
     sensitivity  one map under several nulls, side by side (sensitivity_page: words, figure)
@@ -47,6 +51,7 @@ Robustness
 Report and run records
     figures      report figures (one figure helper: new_figure, save_png)
     report       package versions and the methods text
+    enrichment_page  the page of top gene sets per collection (htmlpage: shared pieces)
     provenance   what made a results folder
     preflight    checks of a study's config and maps sheet before any job
     checks       argument checks shared by every stage (seeds, counts)

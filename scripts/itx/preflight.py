@@ -27,7 +27,7 @@ from .catalog import FETCHED_BUILTINS, RNASEQ_DONOR_IDS
 #: columns of the maps sheet, required first (config/README.md, "Maps sheet")
 SHEET_REQUIRED = ("map", "path", "format")
 SHEET_OPTIONAL = {"column": "", "atlas": "", "sign": "1", "description": "", "null_method": "",
-                  "null_sensitivity": ""}
+                  "null_sensitivity": "", "covariates": ""}
 MAP_FORMATS = ("nifti", "gifti", "table")
 SIGNS = ("1", "-1", "+1", "1.0", "-1.0", "+1.0")
 # a map name is a folder name under results/{atlas}/: no path separators, and a
@@ -272,7 +272,12 @@ def config_problems(config: Mapping) -> list[str]:
     from .genesets import builtin_name
 
     problems += _sources(config["atlases"], _fetched_atlas, "atlases")[1]
-    problems += _sources(config["genesets"], builtin_name, "genesets")[1]
+    # a malformed collection spec first: the helpers below would stop at it
+    spec_problems = _geneset_spec_problems(config["genesets"])
+    problems += spec_problems
+    if not spec_problems:
+        problems += _sources(config["genesets"], builtin_name, "genesets")[1]
+        problems += _multivariate_problems(config)
     names = list(config["genesets"])
     for g in names:
         for suffix in GENESET_SUFFIXES:
@@ -280,6 +285,44 @@ def config_problems(config: Mapping) -> list[str]:
                 problems.append(f"genesets.{g}: with a collection named {g[:-len(suffix)]!r}, "
                                 f"the name {g!r} would share its output files "
                                 f"(enrichment_{g}.tsv); rename one of them")
+    return problems
+
+
+def _geneset_spec_problems(genesets: Mapping) -> list[str]:
+    """A mapping spec names exactly one of builtin / path; source goes with builtin;
+    min_genes <= max_genes."""
+    problems = []
+    for g, spec in genesets.items():
+        if not isinstance(spec, Mapping):
+            continue
+        if ("builtin" in spec) == ("path" in spec):
+            problems.append(f"genesets.{g}: give either `builtin:` (a built-in collection) or "
+                            "`path:` (your own file), not both or neither")
+        elif "source" in spec and "path" in spec:
+            problems.append(f"genesets.{g}: `source:` locates a built-in's file; with your own "
+                            "file give `path:` only")
+        lo, hi = spec.get("min_genes"), spec.get("max_genes")
+        if lo is not None and hi is not None and lo > hi:
+            problems.append(f"genesets.{g}: min_genes ({lo}) is larger than max_genes ({hi}); "
+                            "no set could pass")
+    return problems
+
+
+def _multivariate_problems(config: Mapping) -> list[str]:
+    """multivariate.collections name cell-type collections of `genesets`."""
+    from .genesets import collection_kind
+
+    problems = []
+    mv = config.get("multivariate") or {}
+    for g in mv.get("collections") or []:
+        if g not in config["genesets"]:
+            problems.append(f"multivariate.collections: {g!r} is not a collection under "
+                            f"`genesets` ({', '.join(config['genesets']) or 'none'}); add it "
+                            "there or remove it")
+        elif collection_kind(config["genesets"][g]) != "celltypes":
+            problems.append(f"multivariate.collections: {g!r} is of kind categories (e.g. GO "
+                            "terms), which have no regional cell-type maps to model a map on; "
+                            "remove it, or set its `kind: celltypes`")
     return problems
 
 
@@ -331,6 +374,40 @@ def split_nulls(cell: str) -> list:
     """The null families of a ``null_sensitivity`` cell ('a, b'; 'none' = none)."""
     names = [m.strip() for m in str(cell).split(",") if m.strip()]
     return [] if names == ["none"] else names
+
+
+def split_covariates(cell: str) -> list:
+    """The covariate maps of a ``covariates`` cell ('a, b'; blank or 'none' = none)."""
+    return split_nulls(cell)
+
+
+def _covariate_problems(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str]) -> list[str]:
+    """Covariates name other maps of the sheet that exist on every atlas of the map."""
+    problems = []
+    atlas_of = {r["map"]: ([r["atlas"]] if r["atlas"] else list(atlases))
+                for _, r in sheet.iterrows()}
+    for i, row in sheet.iterrows():
+        covs = split_covariates(row["covariates"])
+        if not covs:
+            continue
+        where = f"maps sheet {sheet_path}, row {i + 1} (map {row['map']!r})"
+        for c in covs:
+            if c == row["map"]:
+                problems.append(f"{where}: covariates names the map itself; list other maps")
+            elif c not in atlas_of:
+                close = difflib.get_close_matches(c, list(atlas_of), n=1)
+                problems.append(f"{where}: covariate {c!r} is not a map of the sheet"
+                                + (f" (did you mean {close[0]!r}?)" if close else "")
+                                + "; add it as a row, or remove it from `covariates`")
+            else:
+                lacking = [a for a in atlas_of[row["map"]] if a not in atlas_of[c]]
+                if lacking:
+                    problems.append(f"{where}: covariate {c!r} is not made on atlas "
+                                    f"{', '.join(lacking)} (its `atlas` cell is "
+                                    f"{atlas_of[c][0]!r}); give both maps the same atlas")
+        if len(set(covs)) != len(covs):
+            problems.append(f"{where}: covariates lists a map twice")
+    return problems
 
 
 def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
@@ -424,6 +501,7 @@ def check_sheet(sheet: pd.DataFrame, sheet_path, atlases: Sequence[str], *,
         if row["format"] != "table" and row["column"]:
             problems.append(f"{where}: `column` applies to region tables only; clear it or set "
                             "format to table")
+    problems += _covariate_problems(sheet, sheet_path, atlases)
     dup = sorted(set(names[names.duplicated() & (names != "")]))
     if dup:
         problems.append(f"maps sheet {sheet_path}: map name(s) {dup} appear more than once; every "

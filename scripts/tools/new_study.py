@@ -44,7 +44,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 TEMPLATE = CHECKOUT / "config" / "study.yaml"
 #: columns of the maps sheet, in the order of config/README.md ("Maps sheet")
 SHEET_COLUMNS = ("map", "path", "format", "column", "atlas", "sign", "description",
-                 "null_method", "null_sensitivity")
+                 "null_method", "null_sensitivity", "covariates")
 #: ahba.source values that are keywords, never paths
 SOURCE_KEYWORDS = ("allen", "demo")
 

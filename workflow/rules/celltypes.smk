@@ -14,7 +14,7 @@ rule fetch_genesets:
         "logs/fetch_genesets_{collection}.{ext}.log",
     wildcard_constraints:
         collection="|".join(BUILTIN_COLLECTIONS),
-        ext="csv|gmt",
+        ext="csv|gmt|collect|xlsx",
     conda:
         "../../envs/fetch.yaml"
     threads: rule_threads("fetch_genesets")

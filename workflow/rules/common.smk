@@ -82,6 +82,16 @@ if MAPS.empty:
 
 PRECOMPUTED = config["expression"]["source"] == "precomputed"
 GENESETS = list(config["genesets"])
+from itx.genesets import collection_kind, collection_size_range
+
+# collections of cell types get regional cell-type maps, comparisons, dense maps,
+# donor robustness and joint models; categories (e.g. GO) are tested by enrichment only
+CELLTYPE_SETS = [g for g in GENESETS if collection_kind(config["genesets"][g]) == "celltypes"]
+MULTIVARIATE_SETS = (
+    (config["multivariate"]["collections"] or CELLTYPE_SETS)
+    if config["multivariate"]["enabled"]
+    else []
+)
 DONORS = [str(d) for d in config["ahba"]["donors"]]
 # file names, donor ids and option lists are the library's (one place for each fact)
 from itx.cache import AHBA_CACHE_FILES
@@ -280,7 +290,7 @@ def null_sensitivity_inputs(wildcards):
     return {
         "genes": [f"{d}/genes.tsv" for d in dirs],
         "enrichment": [f"{d}/enrichment_{g}.tsv" for d in dirs for g in GENESETS],
-        "celltypes": [f"{d}/celltypes_{g}.tsv" for d in dirs for g in GENESETS],
+        "celltypes": [f"{d}/celltypes_{g}.tsv" for d in dirs for g in CELLTYPE_SETS],
         "pls": [f"{d}/pls.tsv" for d in dirs],
         "calibration": str(CALIBRATION_TABLE),
     }
@@ -354,8 +364,15 @@ def map_result_files(atlas, m):
     outs += [f"{base}/figures/map.png", f"{base}/figures/top_genes.png"]
     outs += [f"{base}/figures/enrichment_{g}.png" for g in GENESETS]
     outs += [f"{base}/figures/nulls_{g}.png" for g in GENESETS]
-    for g in GENESETS:
+    if GENESETS:
+        outs += [f"{base}/enrichment_top.html"]
+    for g in CELLTYPE_SETS:
         outs += [f"{base}/celltypes_{g}.tsv", f"{base}/figures/celltypes_{g}.png"]
+    for g in MULTIVARIATE_SETS:
+        outs += [f"{base}/multivariate_{g}.tsv", f"{base}/dominance_{g}.tsv"]
+        outs += [f"{base}/figures/multivariate_{g}.png"]
+    if map_covariates(SimpleNamespace(atlas=atlas, map=m)):
+        outs += [f"{base}/partial_genes.tsv", f"{base}/figures/partial_genes.png"]
     # the map's nulls side by side with their calibrated false-positive rates, and
     # the smallest attainable q (one null when nulls.sensitivity is empty)
     outs += [f"{base}/null_sensitivity.tsv", f"{base}/null_sensitivity.html"]
@@ -371,7 +388,7 @@ def robustness_outputs(atlas, m):
         return []
     base = f"results/{atlas}/{m}"
     outs = [f"{base}/donors_genes.tsv"]
-    for g in GENESETS:
+    for g in CELLTYPE_SETS:
         outs += [f"{base}/donors_{g}.tsv", f"{base}/figures/donors_{g}.png"]
     return outs
 
@@ -415,7 +432,7 @@ def dense_outputs():
         )
         return []
     outs = []
-    for g in GENESETS:
+    for g in CELLTYPE_SETS:
         b = f"results/dense/{g}"
         outs += [
             f"{b}/{f}"
@@ -497,7 +514,7 @@ def gene_alias_input(wildcards=None):
 def celltype_outputs(atlas):
     """Cell-type outputs of one atlas (the lead adds them to all_outputs)."""
     outs = []
-    for g in GENESETS:
+    for g in CELLTYPE_SETS:
         outs += [
             f"results/{atlas}/celltypes/{g}.tsv",
             f"results/{atlas}/celltypes/figures/{g}.png",
@@ -549,5 +566,26 @@ def map_settings(atlas, m):
     }
 
 
-def geneset_files():
-    return [geneset_path(SimpleNamespace(geneset=g)) for g in GENESETS]
+def geneset_files(names=None):
+    return [
+        geneset_path(SimpleNamespace(geneset=g)) for g in (GENESETS if names is None else names)
+    ]
+
+
+def geneset_sizes(wildcards):
+    """(min, max) genes found for a collection's sets: its own, a built-in's
+    documented range, else enrichment.min_genes / max_genes."""
+    return collection_size_range(
+        config["genesets"][wildcards.geneset],
+        config["enrichment"]["min_genes"],
+        config["enrichment"]["max_genes"],
+    )
+
+
+def map_covariates(wildcards):
+    """Maps named in the sheet's `covariates` cell of a map (partial correlations)."""
+    return preflight.split_covariates(map_row(wildcards)["covariates"])
+
+
+def covariate_maps(wildcards):
+    return [f"results/{wildcards.atlas}/{c}/map.tsv" for c in map_covariates(wildcards)]

@@ -31,7 +31,9 @@ rule enrichment:
     params:
         library=library("rule_enrichment.py"),
         method=config["association"]["method"],
-        min_genes=config["enrichment"]["min_genes"],
+        min_genes=lambda wc: geneset_sizes(wc)[0],
+        max_genes=lambda wc: geneset_sizes(wc)[1],
+        n_null_sets=config["enrichment"]["n_null_sets"],
         n_random=config["enrichment"]["n_random"],
         alternative=config["enrichment"]["alternative"],
         seed=config["enrichment"]["seed"],

@@ -43,7 +43,9 @@ _RESOURCE_DEFAULTS = {
     # per-map rules: seconds to a few minutes each (10,000 nulls, 15,633 genes)
     "parcellate": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "association": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
-    "enrichment": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
+    # GO-scale collections (thousands of sets) stream over blocks of nulls and sets
+    "enrichment": dict(mem_mb=2500, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
+    "enrichment_top": dict(mem_mb=1000, runtime=2),
     "coverage": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     # PLS refits on every null (83 x 15,633, 1,000 nulls: well under 2 minutes)
     "pls": dict(mem_mb=1500, mem_per_input_mb=4, runtime=3, runtime_per_1000_perm=1),
@@ -57,6 +59,10 @@ _RESOURCE_DEFAULTS = {
     # regional cell-type maps per atlas; each map against them (cell types x nulls)
     "celltype_maps": dict(mem_mb=1000, mem_per_input_mb=4, runtime=5),
     "celltype_compare": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.2),
+    # 2^k - 1 least-squares fits on every null map (k cell types, k <= 12: seconds)
+    "multivariate": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
+    # every gene's partial correlation on every null map, in blocks (like association)
+    "partial_genes": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     # GP per cell type on all samples + 204,492 grey-matter voxels at 2 mm, and
     # 6 leave-one-donor-out refits (docs/dense_maps.md); input = probe selection
     "dense_maps": dict(mem_mb=2000, mem_per_input_mb=1.5, runtime=20, runtime_per_gb=120),

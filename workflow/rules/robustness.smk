@@ -11,11 +11,11 @@ rule donor_robustness:
         expression="results/{atlas}/expression.tsv",
         map="results/{atlas}/{map}/map.tsv",
         nulls="results/{atlas}/{map}/nulls.npz",
-        genesets=lambda wc: geneset_files(),
+        genesets=lambda wc: geneset_files(CELLTYPE_SETS),
         aliases=gene_alias_input,
     output:
         genes="results/{atlas}/{map}/donors_genes.tsv",
-        sets=expand("results/{{atlas}}/{{map}}/donors_{geneset}.tsv", geneset=GENESETS),
+        sets=expand("results/{{atlas}}/{{map}}/donors_{geneset}.tsv", geneset=CELLTYPE_SETS),
     log:
         "logs/donor_robustness_{atlas}_{map}.log",
     group:
@@ -29,7 +29,7 @@ rule donor_robustness:
     params:
         library=library("rule_donor_robustness.py"),
         donors=DONORS,
-        genesets=GENESETS,
+        genesets=CELLTYPE_SETS,
         agg_metric=config["expression"]["agg_metric"],
         region_agg=config["expression"]["region_agg"],
         min_fraction=config["robustness"]["min_region_fraction"],

@@ -115,6 +115,7 @@ rule null_sensitivity:
         library=library("rule_null_sensitivity.py"),
         nulls=null_sensitivity_names,
         genesets=GENESETS,
+        celltype_sets=CELLTYPE_SETS,
         atlas_key=lambda wc: atlas_key(wc.atlas),
         hemispheres="left" if config["scope"].startswith("left") else "both",
         n_perm=config["nulls"]["n_perm"],
