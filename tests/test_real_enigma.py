@@ -86,3 +86,33 @@ def test_seidlitz_classes_are_tested(mdd_run):
     assert enr[["p_spatial", "p_random"]].apply(lambda c: c.between(0, 1).all()).all()
     sets = pd.read_csv(mdd_run / "mdd_ct" / "enrichment_seidlitz2020_sets.tsv", sep="\t")
     assert len(sets) == 7
+
+
+def test_joint_model_of_the_seidlitz_classes_is_statsmodels_ols(mdd_run):
+    """The joint model on real data: betas, R2 and F equal statsmodels' OLS on the same
+    cell-type maps; the dominances add up to R2."""
+    sm = pytest.importorskip("statsmodels.api")
+    from itx import celltypes, genesets
+
+    terms = pd.read_csv(mdd_run / "mdd_ct" / "multivariate_seidlitz2020.tsv", sep="\t")
+    dom = pd.read_csv(mdd_run / "mdd_ct" / "dominance_seidlitz2020.tsv", sep="\t")
+    assert (terms["note"].isna() | (terms["note"] == "")).all()
+    cov = pd.read_csv(mdd_run / "mdd_ct" / "coverage.tsv", sep="\t")
+    used = cov.loc[cov["used"], "region"].tolist()
+    expr = pd.read_csv(mdd_run / "expression.tsv", sep="\t").set_index("region").loc[used]
+    maps = celltypes.celltype_maps(expr, genesets.read_gene_sets(PSP), 10).table
+    y = pd.read_csv(mdd_run / "mdd_ct" / "map.tsv", sep="\t").set_index("region")["value"]
+
+    def z(a):
+        return (a - a.mean()) / a.std(ddof=1)
+
+    fit = sm.OLS(z(y.loc[used]).to_numpy(),
+                 sm.add_constant(maps.apply(z).to_numpy())).fit()
+    np.testing.assert_allclose(terms["beta"].to_numpy()[1:], fit.params[1:], atol=1e-10)
+    np.testing.assert_allclose(terms["se"].to_numpy()[1:], fit.bse[1:], rtol=1e-8)
+    np.testing.assert_allclose(terms["model_r2"].iloc[0], fit.rsquared, atol=1e-12)
+    np.testing.assert_allclose(terms["model_F"].iloc[0], fit.fvalue, rtol=1e-10)
+    assert terms["term"].tolist()[1:] == list(maps.columns)
+    np.testing.assert_allclose(dom["dominance"].sum(), fit.rsquared, atol=1e-12)
+    assert terms["p_spin"].iloc[1:].between(1 / 1001 - 1e-12, 1).all()
+    assert (terms["n_null"] > 900).all()

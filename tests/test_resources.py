@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PER_MAP = {"parcellate", "map_nulls", "association", "coverage", "pls", "variogram", "enrichment",
            "map_figures", "enrichment_figures", "donor_robustness",
-           "donor_robustness_figure"}
+           "donor_robustness_figure", "multivariate", "partial_genes", "enrichment_top"}
 
 
 def rule_blocks():

@@ -60,10 +60,14 @@ __all__ = [
     "Collection",
     "COLLECTION_KINDS",
     "builtin_name",
+    "collection_ontology",
+    "ontology_source",
+    "propagated_file",
     "collection_file",
     "collection_kind",
     "collection_size_range",
     "fetch_collection",
+    "fetch_record",
     "normalise_line_ends",
     "read_gmt",
     "read_gene_set_csv",
@@ -97,7 +101,7 @@ _XLSX_SET_COLUMNS = _SET_COLUMNS + ("supercluster",)
 COLLECTION_KINDS = ("celltypes", "categories")
 
 # Keys a ``genesets`` config mapping may have.
-_SPEC_KEYS = ("builtin", "source", "path", "kind", "min_genes", "max_genes")
+_SPEC_KEYS = ("builtin", "source", "path", "kind", "min_genes", "max_genes", "ontology_source")
 
 # Collections compared byte for byte: converting their "line ends" would
 # corrupt them, so the line-end-normalised checksum does not apply.
@@ -147,6 +151,11 @@ class Collection:
         Default (min, max) number of found genes a set must have to be
         tested; None: the caller's defaults (see
         :func:`collection_size_range`).
+    ontology : str, optional
+        An ontology of :data:`itx.ontology.BUILTIN_ONTOLOGIES` up which the
+        sets' annotations are propagated before use (the true-path rule: a
+        gene of a term is a gene of every ancestor term); the workflow writes
+        the propagated copy beside the fetched file (:func:`collection_file`).
     """
 
     name: str
@@ -160,6 +169,7 @@ class Collection:
     provenance: str = ""
     kind: str = "celltypes"
     size_range: Optional[Tuple[int, Optional[int]]] = None
+    ontology: Optional[str] = None
 
 
 _RAW = "https://raw.githubusercontent.com"
@@ -286,13 +296,14 @@ BUILTIN_COLLECTIONS: Mapping[str, Collection] = MappingProxyType({
             sha256_lf="5987ce789053fdd5533393cd65b9abdb5e08e4fade7b0625a1fe234a1207eea4",
             description="6,036 Gene Ontology biological process terms, human, gene symbols "
                         "(Enrichr GO_Biological_Process_2021; names 'term (GO:nnnnnnn)'); "
-                        "197,596 gene-term pairs, 14,937 genes; annotations not propagated to "
-                        "parent terms; GMT",
+                        "197,596 gene-term pairs, 14,937 genes; GMT. The file holds direct "
+                        "annotations only; the workflow propagates them up GO (go_basic_2021)",
             reference="The Gene Ontology Consortium (2021) Nucleic Acids Res 49:D325; "
                       "Enrichr library (Xie Z, et al. 2021, Curr Protoc 1:e90) as distributed "
                       "with GSEApy (Fang Z, et al. 2023, Bioinformatics 39:btac757)",
             kind="categories",
             size_range=(10, 200),
+            ontology="go_basic_2021",
         ),
     )
 })
@@ -319,6 +330,10 @@ def _check_spec(spec: Mapping) -> None:
     if "path" in spec and (not isinstance(spec["path"], (str, os.PathLike))
                            or not str(spec["path"]).strip()):
         raise ValueError(f"gene-set collection spec {dict(spec)!r}: 'path' must be a file path")
+    if "ontology_source" in spec and (
+            "builtin" not in spec or not BUILTIN_COLLECTIONS[spec["builtin"]].ontology):
+        raise ValueError(f"gene-set collection spec {dict(spec)!r}: 'ontology_source' locates "
+                         "the ontology of a built-in that propagates its sets (gobp) only")
     if "path" in spec and "source" in spec:
         raise ValueError(f"gene-set collection spec {dict(spec)!r}: 'source' is for built-in "
                          "collections only; a file given as 'path' is read where it is")
@@ -384,6 +399,29 @@ def collection_file(spec, folder="resources/genesets") -> str:
     if name is None:
         return str(spec["path"]) if isinstance(spec, Mapping) else str(spec)
     return f"{folder}/{name}.{BUILTIN_COLLECTIONS[name].ext}"
+
+
+def collection_ontology(spec) -> Optional[str]:
+    """The ontology a collection's sets are propagated up, or None (see
+    :attr:`Collection.ontology`)."""
+    name = builtin_name(spec)
+    return None if name is None else BUILTIN_COLLECTIONS[name].ontology
+
+
+def ontology_source(spec) -> Optional[str]:
+    """A spec's ``ontology_source`` (a local obo, wheel, folder or mirror URL), or None:
+    where :func:`itx.ontology.fetch_ontology` reads the ontology instead of its pinned URL."""
+    return str(spec["ontology_source"]) if isinstance(spec, Mapping) and spec.get(
+        "ontology_source") else None
+
+
+def propagated_file(spec, folder="resources/genesets") -> Optional[str]:
+    """``<folder>/<name>.propagated.gmt`` for a built-in with an ontology, else None:
+    the file the workflow writes by propagating the fetched sets up the ontology."""
+    name = builtin_name(spec)
+    if name is None or not BUILTIN_COLLECTIONS[name].ontology:
+        return None
+    return f"{folder}/{name}.propagated.gmt"
 
 
 def collection_kind(spec) -> str:
@@ -474,7 +512,11 @@ def normalise_line_ends(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def _verify_collection(c: Collection, data: bytes, origin: str) -> str:
+_OWN_FILE = "give your own file as a path in `genesets:` instead of the built-in name"
+
+
+def _verify_collection(c: Collection, data: bytes, origin: str,
+                       what: str = "gene-set collection", own_file: str = _OWN_FILE) -> str:
     """Raise ChecksumError unless `data` is collection `c`; say how it matched."""
     raw = hashlib.sha256(data).hexdigest()
     if raw == c.sha256:
@@ -484,10 +526,9 @@ def _verify_collection(c: Collection, data: bytes, origin: str) -> str:
         return "sha256 after normalising line ends"
     alternative = "" if binary else f" (or {c.sha256_lf} after turning CRLF line ends into LF)"
     raise ChecksumError(
-        f"gene-set collection {c.name!r}: {origin} has SHA-256 {raw} ({len(data)} bytes), "
+        f"{what} {c.name!r}: {origin} has SHA-256 {raw} ({len(data)} bytes), "
         f"expected {c.sha256}{alternative}. "
-        f"It is not the pinned file ({c.url}); use an unmodified copy, or give your own "
-        "file as a path in `genesets:` instead of the built-in name"
+        f"It is not the pinned file ({c.url}); use an unmodified copy, or {own_file}"
     )
 
 
@@ -529,7 +570,46 @@ def fetch_collection(name: str, dest, source=None, *, retries: int = 3, timeout:
     if name not in BUILTIN_COLLECTIONS:
         raise ValueError(f"unknown built-in gene-set collection {name!r}; known: "
                          f"{sorted(BUILTIN_COLLECTIONS)}")
-    c = BUILTIN_COLLECTIONS[name]
+    return fetch_record(BUILTIN_COLLECTIONS[name], dest, source, retries=retries,
+                        timeout=timeout, backoff=backoff, session=session)
+
+
+def fetch_record(record: Collection, dest, source=None, *, what: str = "gene-set collection",
+                 own_file: str = _OWN_FILE, retries: int = 3, timeout: float = 60,
+                 backoff: float = 2.0, session=None) -> Path:
+    """Fetch the file of a pinned record and verify its checksum.
+
+    What :func:`fetch_collection` does for a built-in name, for any
+    :class:`Collection` record (e.g. the GO ontology of
+    :mod:`itx.ontology`, which is not a gene-set collection).
+
+    Parameters
+    ----------
+    record : Collection
+        The pinned file: `url`, `filename`, `ext`, `sha256`, `sha256_lf`.
+    dest : path-like
+        Where to write the file (written atomically; folders are created).
+    source : str or path-like, optional
+        As for :func:`fetch_collection`; a local folder holds
+        ``record.filename`` or ``<record.name>.<record.ext>``.
+    what : str
+        How messages name the file (``"gene-set collection"``).
+    own_file : str
+        What a checksum-error message suggests besides an unmodified copy.
+    retries, timeout, backoff, session
+        Passed to :func:`itx.download.download` (resume, retries).
+
+    Returns
+    -------
+    pathlib.Path
+        `dest`.
+
+    Raises
+    ------
+    FileNotFoundError, itx.download.ChecksumError, itx.download.DownloadError
+        As for :func:`fetch_collection`; nothing is written on error.
+    """
+    c = record
     src = c.url if source is None else str(source).strip()
     remote = is_url(src)
     # a mirror folder (local, or a URL ending in "/") holds the file under its
@@ -541,8 +621,9 @@ def fetch_collection(name: str, dest, source=None, *, retries: int = 3, timeout:
     fetch_file(src, dest, names=names,
                # the pinned checksum, or the same bytes with other line ends
                verify=lambda path: _verify_collection(
-                   c, Path(path).read_bytes(), (src + "".join(names)) if remote else str(path)),
-               what=f"gene-set collection {name!r}", where="mirror folder",
+                   c, Path(path).read_bytes(), (src + "".join(names)) if remote else str(path),
+                   what=what, own_file=own_file),
+               what=f"{what} {c.name!r}", where="mirror folder",
                hint="put the file there or give its path",
                retries=retries, timeout=timeout, backoff=backoff, session=session)
     return Path(dest)

@@ -5,6 +5,7 @@
 # downloads run where Snakemake runs, never in cluster jobs (as fetch_donor)
 localrules:
     fetch_genesets,
+    fetch_ontology,
 
 
 rule fetch_genesets:
@@ -27,6 +28,55 @@ rule fetch_genesets:
         timeout=config["ahba"]["timeout"],
     script:
         "../../scripts/rules/rule_fetch_genesets.py"
+
+
+rule fetch_ontology:
+    output:
+        f"{RESOURCES_DIR}/ontologies/{{ontology}}.obo",
+    log:
+        "logs/fetch_ontology_{ontology}.log",
+    wildcard_constraints:
+        ontology="|".join(BUILTIN_ONTOLOGIES),
+    conda:
+        "../../envs/fetch.yaml"
+    threads: rule_threads("fetch_ontology")
+    resources:
+        mem_mb=rule_mem_mb("fetch_ontology"),
+        runtime=rule_runtime("fetch_ontology"),
+    params:
+        source=lambda wc: ONTOLOGY_SOURCES.get(wc.ontology),
+        retries=config["ahba"]["retries"],
+        timeout=config["ahba"]["timeout"],
+    script:
+        "../../scripts/rules/rule_fetch_ontology.py"
+
+
+# GO terms list their direct annotations only; a gene of a term is a gene of every
+# ancestor term (the true-path rule), as gene-category enrichment assumes
+rule propagate_genesets:
+    input:
+        sets=lambda wc: collection_file(
+            config["genesets"][GENESET_OF[wc.collection]], f"{RESOURCES_DIR}/genesets"
+        ),
+        ontology=lambda wc: f"{RESOURCES_DIR}/ontologies/"
+        f"{BUILTIN_COLLECTIONS[wc.collection].ontology}.obo",
+    output:
+        sets=f"{RESOURCES_DIR}/genesets/{{collection}}.propagated.gmt",
+        report=f"{RESOURCES_DIR}/genesets/{{collection}}.propagated.tsv",
+    log:
+        "logs/propagate_genesets_{collection}.log",
+    wildcard_constraints:
+        collection="|".join(BUILTIN_COLLECTIONS),
+    conda:
+        "../../envs/report.yaml"
+    threads: rule_threads("propagate_genesets")
+    resources:
+        mem_mb=rule_mem_mb("propagate_genesets"),
+        runtime=rule_runtime("propagate_genesets"),
+    params:
+        library=library("rule_propagate_genesets.py"),
+    script:
+        "../../scripts/rules/rule_propagate_genesets.py"
 
 
 rule gene_aliases:

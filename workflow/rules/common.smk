@@ -82,7 +82,26 @@ if MAPS.empty:
 
 PRECOMPUTED = config["expression"]["source"] == "precomputed"
 GENESETS = list(config["genesets"])
-from itx.genesets import collection_kind, collection_size_range
+from itx.genesets import (
+    BUILTIN_COLLECTIONS,
+    builtin_name,
+    collection_file,
+    collection_kind,
+    collection_ontology,
+    collection_size_range,
+    ontology_source,
+    propagated_file,
+)
+from itx.ontology import BUILTIN_ONTOLOGIES
+
+# the config key of each built-in collection (a built-in is fetched once), and where
+# each ontology is read from (ontology_source of the collection that propagates up it)
+GENESET_OF = {builtin_name(s): g for g, s in config["genesets"].items() if builtin_name(s)}
+ONTOLOGY_SOURCES = {
+    collection_ontology(s): ontology_source(s)
+    for s in config["genesets"].values()
+    if collection_ontology(s)
+}
 
 # collections of cell types get regional cell-type maps, comparisons, dense maps,
 # donor robustness and joint models; categories (e.g. GO) are tested by enrichment only
@@ -321,21 +340,23 @@ def atlas_key(atlas):
 
 
 def geneset_path(wildcards):
-    """A collection's file: a built-in's fetched copy (rule fetch_genesets), else the path."""
-    from itx.genesets import collection_file
-
-    return collection_file(config["genesets"][wildcards.geneset], f"{RESOURCES_DIR}/genesets")
+    """A collection's file: a built-in's fetched copy (rule fetch_genesets), propagated up
+    its ontology when it has one (rule propagate_genesets), else the path."""
+    spec = config["genesets"][wildcards.geneset]
+    folder = f"{RESOURCES_DIR}/genesets"
+    return propagated_file(spec, folder) or collection_file(spec, folder)
 
 
 def fetched_geneset_files(wildcards=None):
-    """Files of the built-in gene-set collections (target of `snakemake fetch`)."""
-    from itx.genesets import builtin_name, collection_file
-
-    return [
-        collection_file(spec, f"{RESOURCES_DIR}/genesets")
-        for spec in config["genesets"].values()
-        if builtin_name(spec) is not None
-    ]
+    """Files of the built-in gene-set collections and their ontologies (target of
+    `snakemake fetch`)."""
+    files = []
+    for spec in config["genesets"].values():
+        if builtin_name(spec) is not None:
+            files.append(collection_file(spec, f"{RESOURCES_DIR}/genesets"))
+        if collection_ontology(spec):
+            files.append(f"{RESOURCES_DIR}/ontologies/{collection_ontology(spec)}.obo")
+    return files
 
 
 def coverage_inputs(wildcards):
@@ -496,7 +517,6 @@ def fetched_atlas_files(wildcards=None):
 
 
 # --- gene-set collections and cell-type maps (rules/celltypes.smk) ---------------
-from itx.genesets import BUILTIN_COLLECTIONS, builtin_name
 
 
 def gene_alias_input(wildcards=None):

