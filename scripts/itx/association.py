@@ -8,11 +8,19 @@ products on standardised (ranked, for Spearman) columns, and the null maps
 are processed in blocks so memory scales with ``n_genes x block_size``,
 never with ``n_genes x n_perm``.
 
-The same null correlations give, at no extra pass over the data, the null
-distribution of gene-set scores used by the spatial ensemble null of
-Fulcher et al. (2021, Nat Commun 12:2669): each null map yields a null
-correlation for every gene, and a set's null score is the mean of those
-null correlations over the set's genes.
+The same pass over the null maps gives the null distribution of gene-set
+scores used by the spatial ensemble null of Fulcher et al. (2021, Nat
+Commun 12:2669): each null map yields a null correlation for every gene, and
+a set's null score is the (weighted) mean of those null correlations over
+the set's genes. As a null gene correlation is a dot product of two
+standardised columns, ``zx[:, g] . zb[:, p]``, the set's null score is
+``zb[:, p] . (zx @ w)[:, s] / den[s]``: the expression is projected onto the
+sets once (n_regions x n_sets) and each null map costs one short dot product
+per set, so thousands of sets (GO collections) cost little more than seven
+(``scripts/tools/bench_enrichment_go.py``).
+Exceedances are counted per set as the null maps stream past, like the
+genes' ``p_spin``; the null scores themselves are kept only for the sets
+asked for (:func:`null_set_scores` recomputes them for a few sets).
 """
 
 from __future__ import annotations
@@ -22,16 +30,18 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 from . import tailp
 
 __all__ = [
     "AssociationResult",
     "NullMapWarning",
+    "SetNullCounts",
     "correlate_genes",
     "fdr_bh",
     "gene_table",
+    "null_set_scores",
     "report_null_use",
     "usable_nulls",
 ]
@@ -47,6 +57,20 @@ _METHODS = ("spearman", "pearson")
 #: remaining rows are updated from the full ranks when at most this many rows
 #: are dropped (cost ~ dropped rows x matrix), else recomputed by sorting.
 _MAX_DROPPED_FOR_UPDATE = 8
+
+#: Cap on the null set scores held at once: a block of null maps times a block
+#: of sets, float64 (2**21 elements = 16 MB; with the temporaries of the counts
+#: the set path stays under about 64 MB whatever the number of sets).
+SET_BLOCK_ELEMENTS = 1 << 21
+
+#: Sets whose observed scores are computed in one dense (n_genes x k) product
+#: when the membership is sparse. A collection of up to this many sets gets
+#: exactly the numbers of the dense membership of :func:`itx.genesets.match_gene_sets`
+#: (same BLAS call on the same Fortran-ordered matrix); 256 columns of 15,633
+#: genes are 32 MB.
+_DENSE_SET_COLUMNS = 256
+
+_ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 @dataclass(frozen=True)
@@ -80,9 +104,11 @@ class AssociationResult:
         to ``n_perm`` unless a null map is constant (or has fewer than 3
         finite regions) or a gene is constant on the finite regions of a
         null map that contains NaN.
-    null_set_scores : numpy.ndarray, shape (n_perm, n_sets), or None
-        Only when ``set_matrix`` was given: for each null map, the (weighted)
-        mean null correlation of each set's genes; NaN where undefined.
+    null_set_scores : numpy.ndarray, shape (n_perm, n_kept), or None
+        Only when ``set_matrix`` was given and ``keep_set_nulls`` asked for
+        null scores: for each null map, the (weighted) mean null correlation
+        of the genes of each kept set (columns ``null_set_columns``); NaN
+        where undefined.
     atol : float
         Tolerance used when comparing null and observed correlations.
     n_exceed : numpy.ndarray of int, shape (n_genes,), or None
@@ -96,6 +122,12 @@ class AssociationResult:
         not needed and not kept).
     tail_min_exceedances : int
         See :func:`correlate_genes`.
+    set_null : SetNullCounts or None
+        Only when ``set_matrix`` was given: the sets' observed scores and
+        their spatial p values, counted over every null map.
+    null_set_columns : numpy.ndarray of int or None
+        Sets (columns of ``set_matrix``) whose null scores are the columns of
+        ``null_set_scores``.
     """
 
     r: np.ndarray
@@ -109,6 +141,53 @@ class AssociationResult:
     atol: float = 1e-9
     n_exceed: Optional[np.ndarray] = None
     null_tail: Optional[np.ndarray] = None
+    tail_min_exceedances: int = 10
+    set_null: Optional["SetNullCounts"] = None
+    null_set_columns: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True)
+class SetNullCounts:
+    """Spatial ensemble null of gene sets, counted while the null maps stream past.
+
+    Attributes
+    ----------
+    score : numpy.ndarray, shape (n_sets,)
+        Observed set scores, :func:`itx.enrichment.set_scores` of ``r`` and
+        the set matrix (NaN for a set without a gene of defined ``r``).
+    n_exceed : numpy.ndarray of int, shape (n_sets,)
+        Null scores at least as extreme as the observed one, in the
+        direction of ``alternative``: ``|null| >= |score| - atol``
+        (two-sided), ``null >= score - atol`` (greater), ``null <= score +
+        atol`` (less).
+    n_null : numpy.ndarray of int, shape (n_sets,)
+        Null maps that gave the set a null score (defined null map, and at
+        least one of the set's genes with a null correlation).
+    p : numpy.ndarray, shape (n_sets,)
+        ``(1 + n_exceed) / (1 + n_null)``; NaN where ``score`` is NaN or
+        ``n_null`` is 0. The p value of
+        :func:`itx.enrichment.spatial_enrichment` on the full null scores.
+    alternative : str
+        Direction of the counts.
+    atol : float
+        Tie tolerance of the counts.
+    top : numpy.ndarray, shape (n_sets, keep_set_tail), or None
+        With ``keep_set_tail``: the largest null scores of each set oriented
+        by ``alternative`` (``|null|``, ``null``, ``-null``), descending,
+        ``-inf`` padded, for the generalised Pareto tail
+        (:func:`itx.tailp.gpd_pvalues`); NaN rows for sets with
+        ``n_exceed >= tail_min_exceedances``.
+    tail_min_exceedances : int
+        See :func:`correlate_genes`.
+    """
+
+    score: np.ndarray
+    n_exceed: np.ndarray
+    n_null: np.ndarray
+    p: np.ndarray
+    alternative: str
+    atol: float
+    top: Optional[np.ndarray] = None
     tail_min_exceedances: int = 10
 
 
@@ -208,13 +287,13 @@ def _parametric_p(r: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isnan(r), np.nan, np.minimum(p, 1.0))
 
 
-def _set_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _set_means(values: np.ndarray, weights) -> np.ndarray:
     """Weighted mean of ``values`` over each set, ignoring NaN values.
 
     Parameters
     ----------
     values : ndarray, shape (n_genes,) or (n_genes, k)
-    weights : ndarray, shape (n_genes, n_sets), non-negative
+    weights : ndarray or scipy.sparse matrix, shape (n_genes, n_sets), non-negative
 
     Returns
     -------
@@ -222,6 +301,15 @@ def _set_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         ``sum_g w_gs v_g / sum_g w_gs`` over genes with finite ``v_g``; NaN
         where a set has no weight on finite values.
     """
+    if sparse.issparse(weights):
+        # dense blocks of sets, Fortran-ordered as a DataFrame's values are:
+        # the same BLAS call as for the dense membership, so the same bits
+        n_sets = weights.shape[1]
+        parts = [_set_means(values, weights[:, a:a + _DENSE_SET_COLUMNS].toarray(order="F"))
+                 for a in range(0, n_sets, _DENSE_SET_COLUMNS)]
+        if not parts:
+            return np.empty(np.shape(values)[1:] + (0,))
+        return np.concatenate(parts, axis=-1)
     finite = np.isfinite(values)
     num = np.where(finite, values, 0.0).T @ weights
     den = finite.astype(np.float64).T @ weights
@@ -230,7 +318,23 @@ def _set_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(den > 0, out, np.nan)
 
 
-def _check_set_matrix(set_matrix, n_genes: int) -> np.ndarray:
+def _check_set_matrix(set_matrix, n_genes: int):
+    """Validated set matrix: a float64 array, or a CSC matrix for sparse input."""
+    if sparse.issparse(set_matrix):
+        w = sparse.csc_array(set_matrix, dtype=np.float64)
+        if w.ndim != 2 or w.shape[0] != n_genes:
+            raise ValueError(
+                f"set_matrix must have shape (n_genes, n_sets) = ({n_genes}, n_sets); "
+                f"got {w.shape}"
+            )
+        if not np.all(np.isfinite(w.data)):
+            raise ValueError("set_matrix contains NaN or infinite values")
+        if np.any(w.data < 0):
+            raise ValueError("set_matrix weights must be non-negative")
+        w = w.copy()
+        w.eliminate_zeros()
+        w.sort_indices()
+        return w
     w = np.asarray(set_matrix, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != n_genes:
         raise ValueError(
@@ -242,6 +346,258 @@ def _check_set_matrix(set_matrix, n_genes: int) -> np.ndarray:
     if np.any(w < 0):
         raise ValueError("set_matrix weights must be non-negative")
     return w
+
+
+def _oriented(values, alternative: str):
+    """Statistic oriented so that large = extreme: ``|v|``, ``v`` or ``-v``."""
+    if alternative == "two-sided":
+        return np.abs(values)
+    return values if alternative == "greater" else -values
+
+
+def _check_alternative(alternative: str) -> str:
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"unknown set_alternative {alternative!r}; expected one of "
+                         f"{_ALTERNATIVES}")
+    return alternative
+
+
+def _check_count(name: str, v, low: int) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _kept_sets(keep, n_sets: int) -> np.ndarray:
+    """Columns whose null scores are kept: all (True), none (False) or those listed."""
+    if isinstance(keep, (bool, np.bool_)):
+        return np.arange(n_sets) if keep else np.arange(0)
+    idx = np.asarray(keep)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError("keep_set_nulls must be True, False or a 1-D list of set column "
+                         f"indices; got {keep!r}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_sets):
+        raise ValueError(f"keep_set_nulls lists columns outside 0..{n_sets - 1}")
+    if np.unique(idx).size != idx.size:
+        raise ValueError("keep_set_nulls lists a set column more than once")
+    return idx
+
+
+def _check_inputs(expression, y, null_maps):
+    """Validated float64 expression, map and null maps (see :func:`correlate_genes`)."""
+    x = np.asarray(expression, dtype=np.float64)
+    yv = np.asarray(y, dtype=np.float64)
+    nulls = np.asarray(null_maps, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expression must be 2-D (n_regions, n_genes), got shape {x.shape}")
+    n, n_genes = x.shape
+    if yv.ndim != 1 or yv.shape[0] != n:
+        raise ValueError(
+            f"y must be 1-D with n_regions={n} values (rows of expression), got shape {yv.shape}"
+        )
+    if nulls.ndim != 2 or nulls.shape[0] != n:
+        raise ValueError(
+            f"null_maps must be 2-D (n_regions={n}, n_perm), got shape {nulls.shape}"
+        )
+    if n < 3:
+        raise ValueError(f"need at least 3 regions to correlate, got {n}")
+    if n_genes < 1:
+        raise ValueError("expression has no genes (columns)")
+    if nulls.shape[1] < 1:
+        raise ValueError("null_maps has no columns (n_perm = 0)")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("expression contains NaN or infinite values; drop or impute them first")
+    if not np.all(np.isfinite(yv)):
+        raise ValueError("y contains NaN or infinite values; restrict to regions with data first")
+    if np.any(np.isinf(nulls)):
+        raise ValueError("null_maps contains infinite values (NaN is allowed, inf is not)")
+    return x, yv, nulls
+
+
+def _observed(x: np.ndarray, yv: np.ndarray, rank: bool):
+    """Ranks, standardised expression, defined genes and observed r."""
+    x_ranks = _average_ranks(x) if rank else None
+    zx, gene_ok = _standardise(x, rank, None if x_ranks is None else x_ranks.copy())
+    zy, y_ok = _standardise(yv[:, None], rank)
+    r = np.clip(zx.T @ zy[:, 0], -1.0, 1.0)
+    if not y_ok[0]:
+        gene_ok = np.zeros(x.shape[1], dtype=bool)  # constant map: nothing defined
+    r[~gene_ok] = np.nan
+    return x_ranks, zx, gene_ok, r
+
+
+def _null_groups(x, x_ranks, zx, gene_ok, nulls, rank: bool):
+    """Null maps grouped by the rows where they are finite.
+
+    Yields ``(zx_g, ok_g, cols, rows)``: the expression standardised over
+    ``rows`` (``None`` = all rows, the null maps without NaN), the genes
+    defined there, and the null columns of the group. Patterns with fewer
+    than 3 rows are skipped (no correlation defined).
+    """
+    finite = np.isfinite(nulls)
+    col_complete = finite.all(axis=0)
+    cols_full = np.flatnonzero(col_complete)
+    if cols_full.size:
+        yield zx, gene_ok, cols_full, None
+    cols_nan = np.flatnonzero(~col_complete)
+    if not cols_nan.size:
+        return
+    patterns, inverse = np.unique(finite[:, cols_nan].T, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    # columns of each pattern in their original order (a stable sort, not a
+    # scan of all columns per pattern: null maps may have thousands of patterns)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
+    for k, rows in enumerate(patterns):
+        cols = cols_nan[order[bounds[k]:bounds[k + 1]]]
+        if rows.sum() < 3:
+            continue  # too few regions: undefined, left out of the counts
+        sub_ranks = None
+        if rank and (~rows).sum() <= _MAX_DROPPED_FOR_UPDATE:
+            sub_ranks = _subset_ranks(x, x_ranks, rows)
+        zx_k, ok_k = _standardise(x[rows], rank, sub_ranks)
+        yield zx_k, ok_k & gene_ok, cols, rows
+
+
+def _null_blocks(nulls, cols, rows, rank: bool, block_size: int):
+    """Standardised blocks ``(bcols, zb)`` of the null columns of one group.
+
+    Constant null maps (no correlation defined) are left out.
+    """
+    for start in range(0, cols.size, block_size):
+        bcols = cols[start:start + block_size]
+        block = nulls[:, bcols] if rows is None else nulls[np.ix_(rows, bcols)]
+        zb, col_ok = _standardise(block, rank)
+        if not np.all(col_ok):
+            bcols, zb = bcols[col_ok], zb[:, col_ok]
+            if bcols.size == 0:
+                continue
+        yield bcols, zb
+
+
+class _SetNullStream:
+    """Null scores of gene sets from blocks of standardised null maps.
+
+    A set's null score for null map p is ``sum_g w_gs r_gp / den_s`` with
+    ``r_gp = zx_g[:, g] . zb[:, p]`` over the genes ``g`` defined in the
+    group of ``p`` (weights of undefined genes are zeroed, and ``den_s``
+    sums the remaining weights). Per group of null maps (one NaN pattern)
+    the product is associated the cheaper way:
+
+    * projection (the usual case: at least as many null maps as rows): the
+      expression is projected onto the sets once, ``profiles[s] = sum_g
+      w_gs zx_g[:, g]`` (n_sets x n_rows), and a block of null maps costs one
+      (b x n_rows) @ (n_rows x n_sets) product;
+    * a group of fewer null maps than rows (a rare NaN pattern) sums the null
+      gene correlations of its few maps over each set's genes instead
+      (n_sets x n_genes sparse @ n_genes x b), which costs less than the
+      projection it would need.
+
+    Both give the same numbers up to rounding in the last bits. Sets are
+    taken a block at a time, so memory is bounded by ``block_size x
+    set_block`` float64 whatever the number of sets.
+
+    Parameters
+    ----------
+    weights : scipy.sparse.csc_array, shape (n_genes, n_sets)
+    score : ndarray, shape (n_sets,), or None
+        Observed set scores to count exceedances against (None: no counts).
+    n_perm : int
+    alternative : str
+    atol : float
+    keep : ndarray of int
+        Sets whose null scores are stored.
+    keep_tail : int
+        Largest oriented null scores kept per set (0: none).
+    tail_min_exceedances : int
+    set_block : int
+        Sets per block.
+    """
+
+    def __init__(self, weights, score, n_perm: int, *, alternative: str, atol: float,
+                 keep: np.ndarray, keep_tail: int, tail_min_exceedances: int, set_block: int):
+        n_sets = weights.shape[1]
+        wt = sparse.csr_array(weights.T)  # row s: the weights of set s
+        self.blocks = [slice(a, min(a + set_block, n_sets)) for a in range(0, n_sets, set_block)]
+        self.wt = [wt[blk] for blk in self.blocks]
+        self.den_all = [np.asarray(w @ np.ones(w.shape[1])) for w in self.wt]
+        self.alternative = alternative
+        self.tail_min = tail_min_exceedances
+        self.keep_tail = keep_tail
+        self.pos = np.full(n_sets, -1, dtype=np.int64)
+        self.pos[keep] = np.arange(keep.size)
+        self.null = np.full((n_perm, keep.size), np.nan) if keep.size else None
+        self.count = score is not None
+        if self.count:
+            self.thr = _oriented(score, alternative) - atol
+            self.n_exceed = np.zeros(n_sets, dtype=np.int64)
+            self.n_null = np.zeros(n_sets, dtype=np.int64)
+        self.tops = ([tailp.TopTail(b.stop - b.start, keep_tail) for b in self.blocks]
+                     if keep_tail and self.count else None)
+
+    def start_group(self, zx_g: np.ndarray, ok_g: np.ndarray, n_cols: int) -> None:
+        """Prepare the sets for a group of ``n_cols`` null maps with expression ``zx_g``."""
+        # genes without a null correlation in this group are left out of the means
+        self.mask = None if ok_g.all() else ok_g.astype(np.float64)
+        self.den = (self.den_all if self.mask is None
+                    else [np.asarray(w @ self.mask) for w in self.wt])
+        self.has = [d > 0 for d in self.den]
+        self.direct = n_cols < zx_g.shape[0]
+        if self.direct:
+            self.zx = zx_g
+        else:
+            zm = zx_g if self.mask is None else zx_g * self.mask
+            self.profiles = [np.asarray(w @ zm.T) for w in self.wt]  # (sets, n_rows)
+
+    def add(self, bcols: np.ndarray, zb: np.ndarray, rb: Optional[np.ndarray] = None) -> None:
+        """Null scores of the null maps ``bcols``.
+
+        ``zb``: their standardised columns; ``rb``: the genes' null
+        correlations ``zx_g.T @ zb`` when the caller has them.
+        """
+        if self.direct:
+            if rb is None:
+                rb = self.zx.T @ zb
+            if self.mask is not None:
+                rb = rb * self.mask[:, None]
+        for k, blk in enumerate(self.blocks):
+            den, has = self.den[k], self.has[k]
+            prod = (self.wt[k] @ rb).T if self.direct else zb.T @ self.profiles[k].T
+            with np.errstate(divide="ignore", invalid="ignore"):
+                s = prod / den
+            s = np.where(has, s, np.nan)  # (b, sets of the block)
+            pos = self.pos[blk]
+            if self.null is not None and (pos >= 0).any():
+                sel = np.flatnonzero(pos >= 0)
+                self.null[np.ix_(bcols, pos[sel])] = s[:, sel]
+            if not self.count:
+                continue
+            o = _oriented(s, self.alternative)
+            # NaN (set undefined here) compares False: not counted
+            hits = (o >= self.thr[blk]).sum(axis=0)
+            n_exceed = self.n_exceed[blk]
+            if self.tops is not None:
+                # counts only grow: a set at the limit never needs its tail again
+                rows = has & (n_exceed < self.tail_min)
+                if rows.any():
+                    self.tops[k].add(o.T, rows)
+            n_exceed += hits
+            self.n_null[blk] += bcols.size * has
+
+    def counts(self, score: np.ndarray, atol: float) -> SetNullCounts:
+        """The per-set counts and p values once every null map has passed."""
+        p = (1.0 + self.n_exceed) / (1.0 + self.n_null)
+        # no null score at all: no null distribution to compare with
+        p = np.where(np.isnan(score) | (self.n_null == 0), np.nan, p)
+        top = None
+        if self.tops is not None:
+            top = (np.concatenate([t.sorted() for t in self.tops]) if self.tops
+                   else np.empty((0, self.keep_tail)))
+            top[self.n_exceed >= self.tail_min] = np.nan
+        return SetNullCounts(score=score, n_exceed=self.n_exceed, n_null=self.n_null, p=p,
+                             alternative=self.alternative, atol=atol, top=top,
+                             tail_min_exceedances=self.tail_min)
 
 
 # ---------------------------------------------------------------------------
@@ -260,6 +616,10 @@ def correlate_genes(
     atol: float = 1e-9,
     keep_tail: int = 0,
     tail_min_exceedances: int = 10,
+    set_alternative: str = "two-sided",
+    keep_set_nulls=True,
+    keep_set_tail: int = 0,
+    set_block_size: Optional[int] = None,
 ) -> AssociationResult:
     """Correlate every gene with a brain map and with spatial null maps.
 
@@ -275,11 +635,13 @@ def correlate_genes(
     method : {"spearman", "pearson"}
         Correlation. Spearman is Pearson on average ranks (ties share the
         mean rank, as ``scipy.stats.rankdata``).
-    set_matrix : array_like, shape (n_genes, n_sets), optional
-        Gene-set membership (0/1) or non-negative weights. When given, the
-        result carries ``null_set_scores``: for each null map, the weighted
-        mean of the genes' null correlations per set (the spatial ensemble
-        null of Fulcher et al. 2021).
+    set_matrix : array_like or scipy.sparse matrix, shape (n_genes, n_sets), optional
+        Gene-set membership (0/1) or non-negative weights; sparse (e.g. CSC)
+        for large collections. When given, the result carries ``set_null``
+        (observed set scores, exceedance counts and p values of the spatial
+        ensemble null of Fulcher et al. 2021, counted over every null map)
+        and, for the sets of ``keep_set_nulls``, ``null_set_scores``: for
+        each null map, the weighted mean of the genes' null correlations.
     block_size : int
         Number of null maps processed at once; peak memory is about
         ``n_genes * block_size`` float64. Results do not depend on it (up to
@@ -289,7 +651,8 @@ def correlate_genes(
         ``|r_null| >= |r| - atol``. Spearman correlations over a few dozen
         regions take discrete values, so null values equal the observed one
         exactly in theory but differ in the last bits in floating point;
-        the tolerance makes the count independent of rounding.
+        the tolerance makes the count independent of rounding. The set
+        counts use the same tolerance.
     keep_tail : int
         When positive, also keep the ``keep_tail`` largest ``|r_null|`` of
         every gene (``null_tail``) and the exceedance counts (``n_exceed``),
@@ -297,12 +660,29 @@ def correlate_genes(
         ``tail="gpd"``). Memory ``n_genes x keep_tail``, merged block by
         block; 0 (default) keeps nothing and changes nothing.
     tail_min_exceedances : int
-        With ``keep_tail``: a gene whose count of null correlations at least
-        as extreme as its own reaches this number uses the permutation p
-        (Knijnenburg et al.'s rule, :func:`itx.tailp.gpd_pvalues`), so its
-        tail stops being tracked; this keeps the cost of the tails to the
-        few genes with small p (a few percent extra run time instead of
-        several-fold).
+        With ``keep_tail`` (or ``keep_set_tail``): a gene (set) whose count
+        of null values at least as extreme as its own reaches this number
+        uses the permutation p (Knijnenburg et al.'s rule,
+        :func:`itx.tailp.gpd_pvalues`), so its tail stops being tracked;
+        this keeps the cost of the tails to the few tests with small p (a
+        few percent extra run time instead of several-fold).
+    set_alternative : {"two-sided", "greater", "less"}
+        Direction of the set counts (see :class:`SetNullCounts`), as the
+        ``alternative`` of :func:`itx.enrichment.spatial_enrichment`.
+    keep_set_nulls : bool or sequence of int
+        Sets whose null scores are returned in ``null_set_scores``: all
+        (True, default; ``n_perm x n_sets`` float64), none (False), or the
+        listed columns of ``set_matrix`` in that order. The p values do not
+        need them.
+    keep_set_tail : int
+        When positive, ``set_null.top`` keeps the ``keep_set_tail`` largest
+        null scores of each set (oriented by ``set_alternative``) for the
+        generalised Pareto tail of :func:`itx.enrichment.enrichment_table`
+        (``tail="gpd"``, ``keep_set_tail = tail_size(n_perm) + 1``).
+    set_block_size : int, optional
+        Sets scored at once; default ``SET_BLOCK_ELEMENTS // block_size``
+        (8,192 with the default block), which bounds the null scores held at
+        once to 16 MB. Results do not depend on it.
 
     Returns
     -------
@@ -329,11 +709,27 @@ def correlate_genes(
     the rows where it is finite: both the expression and the null map are
     re-ranked (Spearman) and re-standardised over those rows only. Null
     columns sharing the same NaN pattern are processed together, so the cost
-    is one re-ranking of the expression matrix per distinct NaN pattern plus
-    the usual matrix products. A null column with fewer than 3 finite rows is
-    treated as undefined. A gene that is constant on the finite rows of a
-    null map has no null correlation for that map (not counted for that
-    gene, and left out of that map's set means).
+    is one re-ranking of the expression matrix (and one projection onto the
+    sets) per distinct NaN pattern plus the usual matrix products. A null
+    column with fewer than 3 finite rows is treated as undefined. A gene
+    that is constant on the finite rows of a null map has no null
+    correlation for that map (not counted for that gene, and left out of
+    that map's set means: its weight is zeroed and the set's denominator
+    is the sum of the remaining weights; a set left without genes has no
+    null score for that map).
+
+    *Sets.* A set's null score is ``zb . (zx @ w)[:, s] / den[s]``: the
+    expression is projected onto the sets once per group of null maps
+    sharing a NaN pattern (a pattern shared by fewer null maps than it has
+    rows sums those maps' null gene correlations over each set instead,
+    which is cheaper there). Either equals the weighted mean of the genes'
+    null correlations up to rounding in the last bits (summation order),
+    far below ``atol``. Memory of the set path: the projection (``n_sets x
+    n_regions``), the set matrix, and one block of null scores
+    (``block_size x set_block_size``); never ``n_perm x n_sets`` unless
+    ``keep_set_nulls`` asks for it. Cost: about one extra matrix product of
+    ``block_size x n_regions x n_sets`` per block (a fraction of the genes'
+    own) plus a sparse product per NaN pattern.
 
     *p values.* ``p_spin = (1 + k) / (1 + n_valid_null)`` where ``k`` counts
     null correlations with ``|r_null| >= |r| - atol``; the ``+1`` keeps the
@@ -350,84 +746,46 @@ def correlate_genes(
     atol = float(atol)
     if not atol >= 0:
         raise ValueError(f"atol must be >= 0, got {atol}")
-    for name, v, low in (("keep_tail", keep_tail, 0),
-                         ("tail_min_exceedances", tail_min_exceedances, 1)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    keep_tail = _check_count("keep_tail", keep_tail, 0)
+    tail_min_exceedances = _check_count("tail_min_exceedances", tail_min_exceedances, 1)
+    keep_set_tail = _check_count("keep_set_tail", keep_set_tail, 0)
+    _check_alternative(set_alternative)
+    if set_block_size is not None:
+        set_block_size = _check_count("set_block_size", set_block_size, 1)
 
-    x = np.asarray(expression, dtype=np.float64)
-    yv = np.asarray(y, dtype=np.float64)
-    nulls = np.asarray(null_maps, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"expression must be 2-D (n_regions, n_genes), got shape {x.shape}")
+    x, yv, nulls = _check_inputs(expression, y, null_maps)
     n, n_genes = x.shape
-    if yv.ndim != 1 or yv.shape[0] != n:
-        raise ValueError(
-            f"y must be 1-D with n_regions={n} values (rows of expression), got shape {yv.shape}"
-        )
-    if nulls.ndim != 2 or nulls.shape[0] != n:
-        raise ValueError(
-            f"null_maps must be 2-D (n_regions={n}, n_perm), got shape {nulls.shape}"
-        )
-    if n < 3:
-        raise ValueError(f"need at least 3 regions to correlate, got {n}")
-    if n_genes < 1:
-        raise ValueError("expression has no genes (columns)")
     n_perm = nulls.shape[1]
-    if n_perm < 1:
-        raise ValueError("null_maps has no columns (n_perm = 0)")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("expression contains NaN or infinite values; drop or impute them first")
-    if not np.all(np.isfinite(yv)):
-        raise ValueError("y contains NaN or infinite values; restrict to regions with data first")
-    if np.any(np.isinf(nulls)):
-        raise ValueError("null_maps contains infinite values (NaN is allowed, inf is not)")
     weights = None if set_matrix is None else _check_set_matrix(set_matrix, n_genes)
-
     rank = method == "spearman"
 
     # --- observed correlations ------------------------------------------
-    x_ranks = _average_ranks(x) if rank else None
-    zx, gene_ok = _standardise(x, rank, None if x_ranks is None else x_ranks.copy())
-    zy, y_ok = _standardise(yv[:, None], rank)
-    r = np.clip(zx.T @ zy[:, 0], -1.0, 1.0)
-    if not y_ok[0]:
-        gene_ok = np.zeros(n_genes, dtype=bool)  # constant map: nothing defined
-    r[~gene_ok] = np.nan
+    x_ranks, zx, gene_ok, r = _observed(x, yv, rank)
     # Threshold for "at least as extreme"; NaN for undefined genes makes every
     # comparison False, and those genes get p = NaN at the end anyway.
     thr = np.abs(r) - atol
 
     counts = np.zeros(n_genes, dtype=np.int64)
     n_valid = np.zeros(n_genes, dtype=np.int64)
-    null_set = None
-    if weights is not None:
-        null_set = np.full((n_perm, weights.shape[1]), np.nan)
     top = tailp.TopTail(n_genes, keep_tail) if keep_tail else None
+    sets = set_score = keep = None
+    if weights is not None:
+        # the observed scores exactly as itx.enrichment.set_scores gives them
+        set_score = _set_means(r, weights)
+        keep = _kept_sets(keep_set_nulls, weights.shape[1])
+        sets = _SetNullStream(
+            sparse.csc_array(weights), set_score, n_perm, alternative=set_alternative,
+            atol=atol, keep=keep, keep_tail=keep_set_tail,
+            tail_min_exceedances=tail_min_exceedances,
+            set_block=set_block_size or max(1, SET_BLOCK_ELEMENTS // block_size))
 
-    def run_group(zx_g, ok_g, cols, rows=None):
-        """Correlate null columns ``cols`` that share their finite ``rows``."""
-        # Weights of genes undefined in this group are zeroed so the set
-        # means use only genes with a null correlation.
-        w_g = None
-        den = None
-        if weights is not None:
-            w_g = weights * ok_g[:, None]
-            den = w_g.sum(axis=0)
-        for start in range(0, cols.size, block_size):
-            bcols = cols[start:start + block_size]
-            block = nulls[:, bcols] if rows is None else nulls[np.ix_(rows, bcols)]
-            zb, col_ok = _standardise(block, rank)
-            if not np.all(col_ok):
-                # constant null maps: no correlation defined, leave them out
-                bcols, zb = bcols[col_ok], zb[:, col_ok]
-                if bcols.size == 0:
-                    continue
+    for zx_g, ok_g, cols, rows in _null_groups(x, x_ranks, zx, gene_ok, nulls, rank):
+        if sets is not None:
+            sets.start_group(zx_g, ok_g, cols.size)
+        for bcols, zb in _null_blocks(nulls, cols, rows, rank, block_size):
             rb = zx_g.T @ zb  # (n_genes, b) null correlations
-            if w_g is not None:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    s = (rb.T @ w_g) / den
-                null_set[bcols] = np.where(den > 0, s, np.nan)
+            if sets is not None:
+                sets.add(bcols, zb, rb)
             np.abs(rb, out=rb)
             # (bool).sum is faster than np.count_nonzero(axis=1) here
             hits = (rb >= thr[:, None]).sum(axis=1)
@@ -436,30 +794,6 @@ def correlate_genes(
                 top.add(rb, ok_g & (counts < tail_min_exceedances))
             counts[ok_g] += hits[ok_g]
             n_valid[ok_g] += bcols.size
-
-    finite = np.isfinite(nulls)
-    col_complete = finite.all(axis=0)
-
-    # --- fast path: null maps without NaN ----------------------------------
-    cols_full = np.flatnonzero(col_complete)
-    if cols_full.size:
-        run_group(zx, gene_ok, cols_full)
-
-    # --- null maps with NaN: group by identical NaN pattern ----------------
-    cols_nan = np.flatnonzero(~col_complete)
-    if cols_nan.size:
-        patterns, inverse = np.unique(finite[:, cols_nan].T, axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).reshape(-1)
-        for k, rows in enumerate(patterns):
-            cols = cols_nan[inverse == k]
-            if rows.sum() < 3:
-                continue  # too few regions: undefined, left out of the counts
-            sub_ranks = None
-            if rank and (~rows).sum() <= _MAX_DROPPED_FOR_UPDATE:
-                sub_ranks = _subset_ranks(x, x_ranks, rows)
-            zx_k, ok_k = _standardise(x[rows], rank, sub_ranks)
-            ok_k &= gene_ok
-            run_group(zx_k, ok_k, cols, rows)
 
     null_tail = None
     if top is not None:
@@ -478,12 +812,64 @@ def correlate_genes(
         n_perm=n_perm,
         method=method,
         n_valid_null=n_valid,
-        null_set_scores=null_set,
+        null_set_scores=None if sets is None else sets.null,
         atol=atol,
         n_exceed=counts if keep_tail else None,
         null_tail=null_tail,
         tail_min_exceedances=int(tail_min_exceedances),
+        set_null=None if sets is None else sets.counts(set_score, atol),
+        null_set_columns=keep,
     )
+
+
+def null_set_scores(expression, y, null_maps, set_matrix, *, method: str = "spearman",
+                    block_size: int = DEFAULT_BLOCK_SIZE,
+                    set_block_size: Optional[int] = None) -> np.ndarray:
+    """Spatial ensemble null scores of a few gene sets, without the gene tests.
+
+    The second, cheap pass of a large collection: :func:`correlate_genes`
+    counts every set's p value without storing its null scores; this gives
+    the null scores of the sets to be shown (e.g. the top 20), by the same
+    projection, re-standardising only the genes of those sets.
+
+    Parameters
+    ----------
+    expression, y, null_maps, method, block_size, set_block_size
+        As for :func:`correlate_genes` (the same ``expression``, ``y`` and
+        ``null_maps``).
+    set_matrix : array_like or scipy.sparse matrix, shape (n_genes, n_sets)
+        The sets (e.g. columns of the matrix given to
+        :func:`correlate_genes`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_perm, n_sets)
+        Null scores, equal to ``correlate_genes(..., set_matrix=set_matrix)
+        .null_set_scores`` up to rounding in the last bits; NaN where
+        undefined.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {_METHODS}")
+    block_size = _check_count("block_size", block_size, 1)
+    if set_block_size is not None:
+        set_block_size = _check_count("set_block_size", set_block_size, 1)
+    x, yv, nulls = _check_inputs(expression, y, null_maps)
+    w = sparse.csc_array(_check_set_matrix(set_matrix, x.shape[1]))
+    n_perm, n_sets = nulls.shape[1], w.shape[1]
+    genes = np.unique(w.indices)  # genes of some set; the others add nothing
+    if not genes.size:
+        return np.full((n_perm, n_sets), np.nan)
+    x, w = x[:, genes], w[genes, :]
+    rank = method == "spearman"
+    x_ranks, zx, gene_ok, _ = _observed(x, yv, rank)
+    sets = _SetNullStream(w, None, n_perm, alternative="two-sided", atol=0.0,
+                          keep=np.arange(n_sets), keep_tail=0, tail_min_exceedances=1,
+                          set_block=set_block_size or max(1, SET_BLOCK_ELEMENTS // block_size))
+    for zx_g, ok_g, cols, rows in _null_groups(x, x_ranks, zx, gene_ok, nulls, rank):
+        sets.start_group(zx_g, ok_g, cols.size)
+        for bcols, zb in _null_blocks(nulls, cols, rows, rank, block_size):
+            sets.add(bcols, zb)
+    return sets.null if sets.null is not None else np.full((n_perm, 0), np.nan)
 
 
 class NullMapWarning(UserWarning):

@@ -11,6 +11,12 @@ are offered:
 * the random-gene null: the score of size-matched random gene sets. It
   ignores gene-gene co-expression and spatial autocorrelation and is known
   to be anti-conservative; it is given for comparison.
+
+Every function takes the set matrix dense (array, DataFrame) or sparse
+(``scipy.sparse``, e.g. CSC): a GO collection of thousands of sets over
+15,633 genes is 625 MB dense and a few MB sparse. The numbers do not depend
+on the format (set scores of up to 256 sets are bitwise those of the dense
+matrix; counts, ranks and random draws are exact).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from . import tailp
-from .association import _check_set_matrix, _set_means, fdr_bh
+from .association import SetNullCounts, _check_set_matrix, _oriented, _set_means, fdr_bh
 
 __all__ = [
     "set_scores",
@@ -54,17 +61,62 @@ def _as_r(r, n_genes: Optional[int] = None) -> np.ndarray:
 
 
 def _as_weights(membership, r=None):
-    """Weights array and the r vector aligned to it (Series aligned by index)."""
+    """Weights (array, or sparse as given) and the r vector aligned to them.
+
+    A DataFrame membership and a Series r are aligned by gene index.
+    """
     if isinstance(membership, pd.DataFrame) and isinstance(r, pd.Series):
         missing = membership.index.difference(r.index)
         if len(missing):
             raise ValueError(f"r lacks {len(missing)} genes of membership, "
                              f"e.g. {list(missing[:5])}")
         r = r.reindex(membership.index)
+    if sparse.issparse(membership):
+        return membership, r
     w = np.asarray(membership, dtype=np.float64)
     if w.ndim == 1:
         w = w[:, None]
     return w, r
+
+
+def _members(w) -> sparse.csc_array:
+    """Boolean CSC matrix of the non-zero weights (genes x sets)."""
+    m = sparse.csc_array(w > 0) if sparse.issparse(w) else sparse.csc_array(np.asarray(w) > 0)
+    m.eliminate_zeros()
+    m.sort_indices()
+    return m
+
+
+def _rows(w, keep: np.ndarray):
+    """Rows ``keep`` (boolean mask) of a dense or sparse matrix."""
+    return w[np.flatnonzero(keep), :] if sparse.issparse(w) else w[keep]
+
+
+def _member_counts(m: sparse.csc_array, rows: np.ndarray) -> np.ndarray:
+    """Members of each set among ``rows`` (boolean mask), as int64."""
+    return np.asarray(m.T.astype(np.int64) @ rows.astype(np.int64), dtype=np.int64)
+
+
+def _column_medians(values: np.ndarray, m: sparse.csc_array) -> np.ndarray:
+    """Median of ``values`` over the members of each set (NaN values left out).
+
+    Equal to ``np.median`` per set (the middle value, or the mean of the two
+    middle values, ``(a + b) / 2``), computed for all sets with one sort.
+    """
+    col = np.repeat(np.arange(m.shape[1]), np.diff(m.indptr))
+    v = values[m.indices]
+    ok = np.isfinite(v)
+    col, v = col[ok], v[ok]
+    order = np.lexsort((v, col))
+    v = v[order]
+    size = np.bincount(col, minlength=m.shape[1])
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    out = np.full(m.shape[1], np.nan)
+    has = size > 0
+    lo = v[start[has] + (size[has] - 1) // 2]
+    hi = v[start[has] + size[has] // 2]
+    out[has] = (lo + hi) / 2.0
+    return out
 
 
 def _check_alternative(alternative: str) -> None:
@@ -233,16 +285,18 @@ def _random_tuple_blocks(rng: np.random.Generator, n: int, k: int, n_rows: int):
             done += b
 
 
-def _random_set_groups(w_finite: np.ndarray):
+def _random_set_groups(w_finite):
     """Group sets sharing a null: same number of genes and same weights.
 
     Returns a list of ``(weights, set_columns)`` in a fixed order (sorted by
     size, then weights), so the random stream is used identically whatever
-    the set order.
+    the set order. ``w_finite`` may be dense or sparse.
     """
+    w = sparse.csc_array(w_finite)
+    w.sort_indices()
     groups = {}
-    for j in range(w_finite.shape[1]):
-        wj = w_finite[:, j]
+    for j in range(w.shape[1]):
+        wj = w.data[w.indptr[j]:w.indptr[j + 1]]
         nz = np.sort(wj[wj > 0])
         if nz.size:
             groups.setdefault((nz.size, nz.tobytes()), []).append(j)
@@ -265,7 +319,7 @@ def random_gene_enrichment(
     r : array_like, shape (n_genes,)
         Observed gene correlations; genes with NaN ``r`` are neither counted
         in a set nor drawn into random sets.
-    membership : array_like, shape (n_genes, n_sets)
+    membership : array_like or scipy.sparse matrix, shape (n_genes, n_sets)
         0/1 membership or non-negative weights.
     n_random : int
         Number of random sets per set.
@@ -313,7 +367,7 @@ def random_gene_enrichment(
     rng = np.random.default_rng(seed)
     p = np.full(w.shape[1], np.nan)
 
-    for weights_k, cols in _random_set_groups(w[finite]):
+    for weights_k, cols in _random_set_groups(_rows(w, finite)):
         k = weights_k.size
         binary = bool(np.all(weights_k == weights_k[0]))
         null = np.empty(n_random)
@@ -355,13 +409,17 @@ def enrichment_table(
     ----------
     r : array_like, shape (n_genes,)
         Observed gene correlations, in the row order of ``membership``.
-    membership : pandas.DataFrame or array_like, shape (n_genes, n_sets)
+    membership : pandas.DataFrame, array_like or scipy.sparse matrix, shape (n_genes, n_sets)
         Kept sets only (as returned by
         :func:`itx.genesets.match_gene_sets`); sets skipped there are not in
         this table - write the match report separately.
-    null_set_scores : array_like, shape (n_perm, n_sets)
+    null_set_scores : array_like, shape (n_perm, n_sets), or SetNullCounts
         From :func:`itx.association.correlate_genes` run with
-        ``set_matrix=membership``.
+        ``set_matrix=membership``: its ``null_set_scores`` (all sets kept),
+        or its ``set_null`` (the counts made while the null maps streamed
+        past; same ``alternative`` and ``atol``, and with ``tail="gpd"``
+        ``keep_set_tail = tail_size(n_perm) + 1``). Both give the same
+        ``p_spatial`` and ``p_gpd``.
     n_random : int
         Random gene sets per set; 0 skips the random-gene null (NaN
         ``p_random``/``q_random``).
@@ -403,8 +461,12 @@ def enrichment_table(
         raise ValueError(f"{len(names)} set names for {w.shape[1]} sets")
     tailp.check_tail(tail)
     score = _set_means(r, w)
-    n_genes = ((w > 0) & np.isfinite(r)[:, None]).sum(axis=0)
-    p_spatial = spatial_enrichment(r, w, null_set_scores, alternative, atol=atol)
+    n_genes = _member_counts(_members(w), np.isfinite(r))
+    counted = isinstance(null_set_scores, SetNullCounts)
+    if counted:
+        p_spatial = _counted_p(null_set_scores, score, alternative, float(atol), tail)
+    else:
+        p_spatial = spatial_enrichment(r, w, null_set_scores, alternative, atol=atol)
     if n_random:
         p_random = random_gene_enrichment(r, w, n_random, seed, alternative, atol=atol)
     else:
@@ -421,8 +483,13 @@ def enrichment_table(
         }
     )
     if tail == "gpd":
-        gp = tailp.tail_pvalues(score, np.asarray(null_set_scores, dtype=np.float64),
-                                alternative, atol=atol)
+        if counted:
+            c = null_set_scores
+            gp = tailp.gpd_pvalues(_oriented(score, alternative), c.top, c.n_null, c.n_exceed,
+                                   c.p)
+        else:
+            gp = tailp.tail_pvalues(score, np.asarray(null_set_scores, dtype=np.float64),
+                                    alternative, atol=atol)
         at = df.columns.get_loc("q_spatial") + 1
         df.insert(at, "p_gpd", gp.p)
         df.insert(at + 1, "q_gpd", fdr_bh(gp.p))
@@ -431,12 +498,36 @@ def enrichment_table(
     return df.iloc[order].reset_index(drop=True)
 
 
-def _binary_membership(membership, n_genes: int) -> np.ndarray:
-    w = np.asarray(membership, dtype=np.float64)
-    if w.ndim == 1:
-        w = w[:, None]
-    w = _check_set_matrix(w, n_genes)
-    return w > 0
+def _counted_p(counts: SetNullCounts, score: np.ndarray, alternative: str, atol: float,
+               tail: str) -> np.ndarray:
+    """``p_spatial`` from counts streamed by correlate_genes, checked against the table."""
+    if counts.alternative != alternative or counts.atol != atol:
+        raise ValueError(
+            f"the set null was counted with alternative={counts.alternative!r}, "
+            f"atol={counts.atol}; the table asks for alternative={alternative!r}, atol={atol}: "
+            "pass the same to correlate_genes (set_alternative, atol)")
+    if counts.score.shape != score.shape or not np.array_equal(counts.score, score,
+                                                                equal_nan=True):
+        raise ValueError("the set null was counted for other set scores: pass enrichment_table "
+                         "the r and set matrix given to correlate_genes")
+    if tail == "gpd":
+        if counts.top is None:
+            raise ValueError("tail='gpd' needs the sets' null tails: run correlate_genes with "
+                             "keep_set_tail = tail_size(n_perm) + 1 (e.g. 251)")
+        if counts.tail_min_exceedances < 10:
+            raise ValueError("tail='gpd' needs the null tails of sets with up to 10 "
+                             "exceedances; run correlate_genes with tail_min_exceedances >= 10")
+    return counts.p
+
+
+def _binary_membership(membership, n_genes: int) -> sparse.csc_array:
+    """Membership (non-zero weight) as a boolean CSC matrix, validated."""
+    w = membership
+    if not sparse.issparse(w):
+        w = np.asarray(membership, dtype=np.float64)
+        if w.ndim == 1:
+            w = w[:, None]
+    return _members(_check_set_matrix(w, n_genes))
 
 
 def gene_ranks(scores) -> np.ndarray:
@@ -474,7 +565,7 @@ def rank_enrichment(scores, membership, n_random: int, seed, alternative: str = 
     ----------
     scores : array_like, shape (n_genes,)
         Gene ranking statistic.
-    membership : array_like, shape (n_genes, n_sets)
+    membership : array_like or scipy.sparse matrix, shape (n_genes, n_sets)
         Set membership (non-zero = member).
     n_random : int
         Random sets per set size.
@@ -501,9 +592,8 @@ def rank_enrichment(scores, membership, n_random: int, seed, alternative: str = 
     member = _binary_membership(membership, ranks.shape[0])
     ok = np.isfinite(ranks)
     bg = ranks[ok]
-    sizes = (member & ok[:, None]).sum(axis=0)
-    obs = np.array([np.median(ranks[member[:, j] & ok]) if sizes[j] else np.nan
-                    for j in range(member.shape[1])])
+    sizes = _member_counts(member, ok)
+    obs = _column_medians(ranks, member)
     p = np.full(member.shape[1], np.nan)
     rng = np.random.default_rng(seed)
     # one null per distinct set size, sizes in sorted order so the random
@@ -536,7 +626,7 @@ def overlap_enrichment(scores, membership, fraction: float = 0.1, tail: str = "t
     ----------
     scores : array_like, shape (n_genes,)
         Gene ranking statistic; NaN genes are left out.
-    membership : array_like, shape (n_genes, n_sets)
+    membership : array_like or scipy.sparse matrix, shape (n_genes, n_sets)
         Set membership (non-zero = member).
     fraction : float
         Share of ranked genes in the list, in (0, 1); the list holds
@@ -568,9 +658,9 @@ def overlap_enrichment(scores, membership, fraction: float = 0.1, tail: str = "t
     order = np.argsort(-s[ok] if tail == "top" else s[ok], kind="stable")
     in_list = np.zeros(n, dtype=bool)
     in_list[order[:n_list]] = True
-    m = member[ok]
-    sizes = m.sum(axis=0)
-    overlap = (m & in_list[:, None]).sum(axis=0)
+    m = _members(_rows(member, ok))
+    sizes = _member_counts(m, np.ones(n, dtype=bool))
+    overlap = _member_counts(m, in_list)
     expected = sizes * n_list / n
     # odds ratio of the 2x2 table (in set x in list), +0.5 where a cell is 0
     a = overlap.astype(float)

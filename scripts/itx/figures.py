@@ -429,19 +429,37 @@ def plot_gene_scatter(map_values: pd.Series, expression: pd.DataFrame,
 
 # ------------------------------------------------------------------- nulls
 
+def _check_max_sets(max_sets):
+    if max_sets is not None and (isinstance(max_sets, (bool, np.bool_))
+                                 or not isinstance(max_sets, (int, np.integer)) or max_sets < 1):
+        raise ValueError(f"max_sets must be a positive integer or None, got {max_sets!r}")
+
+
+def _top_sets(names: Sequence, score, p, n: int) -> list:
+    """The `n` first sets by p ascending, then |score| descending, then input order.
+
+    The order of :func:`itx.enrichment.enrichment_table`; NaN p or score last.
+    """
+    score = np.asarray(pd.to_numeric(pd.Series(score), errors="coerce"), dtype=float)
+    p = np.asarray(pd.to_numeric(pd.Series(p), errors="coerce"), dtype=float)
+    order = np.lexsort((np.arange(len(score)), -np.abs(score), p))
+    return [names[i] for i in order[:n]]
+
+
 def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
                             out_png, p_values: pd.Series | None = None,
-                            ncols: int = 4, bins: int = 40) -> Path:
+                            ncols: int = 4, bins: int = 40,
+                            max_sets: int | None = None) -> Path:
     """One histogram of null scores per set, with the observed score.
 
     Parameters
     ----------
     observed : pandas.Series
         Observed score per set (index = set name); one panel each, in this
-        order.
+        order (at most `max_sets` panels).
     null_scores : pandas.DataFrame
         Null scores, one row per permutation and one column per set; must
-        contain every set in `observed`.
+        contain every set drawn.
     out_png : path-like
         Output ``.png``.
     p_values : pandas.Series, optional
@@ -450,6 +468,11 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
         Panels per row.
     bins : int, optional
         Histogram bins.
+    max_sets : int, optional
+        Draw at most this many sets: with `p_values`, those with the
+        smallest p (then largest ``|score|``), in that order, else the first
+        ones of `observed`. When sets are left out, the figure's title says
+        "top N of M sets". None draws every set.
 
     Returns
     -------
@@ -459,8 +482,9 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
     Raises
     ------
     ValueError
-        If `observed` is empty or has duplicates, or sets are missing from
-        `null_scores` (or from `p_values`, when given).
+        If `observed` is empty or has duplicates, sets drawn are missing from
+        `null_scores`, sets are missing from `p_values` (when given), or
+        `max_sets` is not a positive integer.
 
     Notes
     -----
@@ -471,18 +495,28 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
         raise ValueError("observed is empty")
     if observed.index.has_duplicates:
         raise ValueError("observed has duplicated sets")
+    _check_max_sets(max_sets)
     sets = list(observed.index)
-    missing = [s for s in sets if s not in null_scores.columns]
-    if missing:
-        raise ValueError(f"sets missing from null_scores columns: {missing}")
     if p_values is not None:
         absent = [s for s in sets if s not in p_values.index]
         if absent:
             raise ValueError(f"sets missing from p_values: {absent}")
+    n_all = len(sets)
+    if max_sets is not None and n_all > max_sets:
+        if p_values is not None:
+            sets = _top_sets(sets, observed.to_numpy(), p_values.reindex(sets).to_numpy(),
+                             max_sets)
+        else:
+            sets = sets[:max_sets]
+    missing = [s for s in sets if s not in null_scores.columns]
+    if missing:
+        raise ValueError(f"sets missing from null_scores columns: {missing}")
     out = png_path(out_png)
 
     nrows, ncols = _grid(len(sets), ncols)
-    fig = new_figure(2.8 * ncols, 2.3 * nrows + 0.3)
+    head = 0.4 if len(sets) < n_all else 0.0  # room for the title saying what is left out
+    height = 2.3 * nrows + 0.3 + head
+    fig = new_figure(2.8 * ncols, height)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(sets):]:
         ax.set_visible(False)
@@ -503,14 +537,20 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("score", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    if head:
+        by = " (smallest p, then largest |score|)" if p_values is not None else ""
+        fig.suptitle(f"Spatial null distributions: top {len(sets)} of {n_all} sets{by}",
+                     fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 1 - head / height))
+    else:
+        fig.tight_layout()
     return save_png(fig, out)
 
 
 # -------------------------------------------------------------- enrichment
 
 def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
-                         title: str | None = None) -> Path:
+                         title: str | None = None, max_sets: int | None = None) -> Path:
     """Horizontal bars of the enrichment score per gene set.
 
     Sets are sorted by score; bars with ``q_spatial < alpha`` are drawn in
@@ -526,6 +566,12 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
         FDR level for marking a set.
     title : str, optional
         Axes title.
+    max_sets : int, optional
+        Draw at most this many sets: those with the smallest ``p_spatial``
+        (then largest ``|score|``, then table order), as
+        :func:`itx.enrichment.enrichment_table` orders them; the title then
+        says "top N of M sets by p_spatial". q values are those of the
+        table (over all its sets). None draws every set.
 
     Returns
     -------
@@ -535,7 +581,8 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
     Raises
     ------
     ValueError
-        If columns are missing, the table is empty, or sets repeat.
+        If columns are missing, the table is empty, sets repeat, or
+        `max_sets` is not a positive integer.
 
     Notes
     -----
@@ -550,11 +597,17 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
         raise ValueError("table has no rows")
     if table["set"].duplicated().any():
         raise ValueError("table has duplicated sets")
+    _check_max_sets(max_sets)
     out = png_path(out_png)
 
     t = table[need].copy()
     for c in need[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
+    if max_sets is not None and len(t) > max_sets:
+        keep = _top_sets(list(range(len(t))), t["score"], t["p_spatial"], max_sets)
+        note = f"top {max_sets} of {len(t)} sets by p_spatial"
+        title = f"{title}\n{note}" if title else note
+        t = t.iloc[keep]
     # NaN scores go to the bottom, largest score at the top
     t = t.sort_values("score", ascending=True, na_position="first")
     score = t["score"].to_numpy(float)

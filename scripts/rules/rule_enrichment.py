@@ -19,7 +19,9 @@ res = analysis.set_enrichment(
     aligned, genesets.read_gene_sets(snakemake.input.genesets), method=p.method,
     min_genes=p.min_genes, n_random=p.n_random, alternative=p.alternative, seed=p.seed,
     aliases=aliases, rank_alternative=p.rank_alternative, overlap_fraction=p.overlap_fraction,
-    ranking=ranking, tail=p.tail,
+    ranking=ranking, tail=p.tail, max_genes=p.get("max_genes"),
+    # null scores of the top sets only (every set of a collection this small or smaller)
+    n_null_sets=p.get("n_null_sets", 20),
 )
 write_tsv(res.table, snakemake.output.table)
 write_tsv(res.sets, snakemake.output.sets)

@@ -72,6 +72,7 @@ rule enrichment_figures:
         runtime=rule_runtime("enrichment_figures"),
     params:
         library=library("rule_enrichment_figures.py"),
+        n_null_sets=config["enrichment"]["n_null_sets"],
     script:
         "../../scripts/rules/rule_enrichment_figures.py"
 
