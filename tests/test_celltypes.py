@@ -149,3 +149,20 @@ def test_figures(tmp_path):
         figures.plot_celltype_comparison(table.drop(columns="q_spin"), tmp_path / "x.png")
     with pytest.raises(ValueError, match="finite"):
         figures.plot_celltype_maps(res.table * np.nan, tmp_path / "y.png")
+
+
+def test_map_celltype_maps_are_zscored_over_the_maps_regions():
+    rng = np.random.default_rng(3)
+    regions = [f"r{i}" for i in range(12)]
+    expr = pd.DataFrame(rng.normal(size=(12, 30)), columns=[f"g{j}" for j in range(30)])
+    expr.insert(0, "region", regions)
+    sets = {"a": [f"g{j}" for j in range(10)], "b": [f"g{j}" for j in range(10, 25)]}
+    used = ["r7", "r2", "r3", "r11", "r0", "r5"]
+    got = celltypes.map_celltype_maps(expr, used, sets, 5)
+    # independent: z-score each gene over the used regions only (scipy), average per set
+    sub = expr.set_index("region").loc[used]
+    z = pd.DataFrame(stats.zscore(sub.to_numpy()), index=sub.index, columns=sub.columns)
+    for name, genes in sets.items():
+        np.testing.assert_allclose(got.table[name].to_numpy(), z[genes].mean(axis=1).to_numpy(),
+                                   atol=1e-12)
+    assert list(got.table.index) == used

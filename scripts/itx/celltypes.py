@@ -25,7 +25,8 @@ import pandas as pd
 from . import compare, genesets, tailp
 from .association import fdr_bh, report_null_use, usable_nulls
 
-__all__ = ["CelltypeMaps", "zscore_regions", "celltype_maps", "compare_celltypes"]
+__all__ = ["CelltypeMaps", "zscore_regions", "celltype_maps", "map_celltype_maps",
+           "compare_celltypes"]
 
 
 def _region_frame(expression) -> pd.DataFrame:
@@ -144,6 +145,19 @@ def celltype_maps(expression, sets, min_genes: int, aliases=None) -> CelltypeMap
     report.loc[report["kept"].to_numpy(), "n_genes_used"] = used
     report["n_genes_used"] = report["n_genes_used"].astype(np.int64)
     return CelltypeMaps(table=table, sets=report)
+
+
+def map_celltype_maps(expression: pd.DataFrame, regions, sets, min_genes: int,
+                      aliases=None) -> CelltypeMaps:
+    """Cell-type maps over exactly the regions of one map's tests.
+
+    The maps a disease map is compared with (one at a time, or jointly) are
+    z-scored over the regions that map is tested on, not over the atlas:
+    ``expression`` (``region`` column, then genes) restricted to `regions`
+    (``Aligned.regions``, in that order), then :func:`celltype_maps`.
+    """
+    used = _region_frame(expression).loc[[str(r) for r in regions]]
+    return celltype_maps(used, sets, min_genes, aliases=aliases)
 
 
 def compare_celltypes(map_values, celltype_table: pd.DataFrame, null_maps, *, method="spearman",

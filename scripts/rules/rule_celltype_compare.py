@@ -10,10 +10,10 @@ null = nullmaps.load_null_maps(snakemake.input.nulls)
 expression = read_tsv(snakemake.input.expression)
 aligned = analysis.align(expression, read_tsv(snakemake.input.map), null.values, null.regions,
                          name=snakemake.wildcards.map)
-# cell-type maps z-scored over exactly the regions of this map's test
-used = expression.set_index("region").loc[aligned.regions]
-maps = celltypes.celltype_maps(used, genesets.read_gene_sets(snakemake.input.genesets), p.min_genes,
-                               aliases=aliases)
+# cell-type maps z-scored over exactly the regions of this map's tests
+maps = celltypes.map_celltype_maps(expression, aligned.regions,
+                                   genesets.read_gene_sets(snakemake.input.genesets), p.min_genes,
+                                   aliases=aliases)
 table = celltypes.compare_celltypes(aligned.y, maps.table, aligned.nulls, method=p.method,
                                     map_name=snakemake.wildcards.map, tail=p.tail)
 write_tsv(table, snakemake.output.table)

@@ -11,10 +11,10 @@ null = nullmaps.load_null_maps(snakemake.input.nulls)
 expression = read_tsv(snakemake.input.expression)
 aligned = analysis.align(expression, read_tsv(snakemake.input.map), null.values, null.regions,
                          name=wc.map)
-# cell-type maps z-scored over exactly the regions of this map's tests (as celltype_compare)
-used = expression.set_index("region").loc[aligned.regions]
-maps = celltypes.celltype_maps(used, genesets.read_gene_sets(snakemake.input.genesets),
-                               p.min_genes, aliases=aliases)
+# cell-type maps z-scored over exactly the regions of this map's tests
+maps = celltypes.map_celltype_maps(expression, aligned.regions,
+                                   genesets.read_gene_sets(snakemake.input.genesets), p.min_genes,
+                                   aliases=aliases)
 terms, dominance = celltype_models.celltype_models(
     aligned.y, maps.table, aligned.nulls, map_name=wc.map, collection=wc.geneset,
     max_predictors=p.max_predictors)
