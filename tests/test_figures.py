@@ -271,3 +271,18 @@ def test_new_figure_and_save_png(tmp_path):
     with pytest.raises(ValueError, match=r"\.png file"):
         figures.save_png(fig, tmp_path / "f.pdf")
     assert not (tmp_path / "f.pdf").exists()
+
+
+def test_short_label_keeps_the_ontology_id():
+    from itx.figures import LABEL_WIDTH, short_label
+
+    go = "negative regulation of transcription elongation from RNA polymerase II promoter " \
+         "(GO:0034244)"
+    cut = short_label(go)
+    assert len(cut) <= LABEL_WIDTH and cut.endswith("\u2026 (GO:0034244)")
+    assert go.startswith(cut.split("\u2026")[0])
+    assert short_label("Adult-Ex1") == "Adult-Ex1"
+    assert short_label("  spaced  ") == "spaced"
+    long = "x" * 60
+    assert short_label(long) == "x" * (LABEL_WIDTH - 1) + "\u2026"
+    assert short_label(go, width=200) == go

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import multivariate
-from .figures import new_figure, png_path, save_png
+from .figures import new_figure, png_path, save_png, short_label
 
 __all__ = ["TERM_COLUMNS", "DOMINANCE_COLUMNS", "celltype_models", "plot_celltype_models"]
 
@@ -162,7 +162,8 @@ def plot_celltype_models(terms: pd.DataFrame, dominance: pd.DataFrame, out_png,
         for patch, s in zip(bars, sig):
             patch.set_alpha(1.0 if s else 0.35)
         ax.set_yticks(yy)
-        ax.set_yticklabels([n + (" *" if s else "") for n, s in zip(names, sig)], fontsize=8)
+        ax.set_yticklabels([short_label(n) + (" *" if s else "") for n, s in zip(names, sig)],
+                           fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="0.3", lw=0.8)
         star = f"p_spin < {alpha:g}" if col == "beta" else f"q_spin < {alpha:g}"

@@ -13,6 +13,7 @@ atomically, at the figure's resolution, on white.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -531,7 +532,7 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
                     transform=ax.transAxes, fontsize=8)
         if np.isfinite(obs):
             ax.axvline(obs, color="#c0392b", lw=1.5)
-        title = str(name)
+        title = short_label(name)
         if p_values is not None:
             title += f"\np = {_fmt_p(float(p_values[name]))}"
         ax.set_title(title, fontsize=9)
@@ -548,6 +549,24 @@ def plot_null_distributions(observed: pd.Series, null_scores: pd.DataFrame,
 
 
 # -------------------------------------------------------------- enrichment
+
+#: Longest set name drawn in full on an axis (GO terms run to 100 characters).
+LABEL_WIDTH = 48
+_TRAILING_ID = re.compile(r"\s*\([A-Za-z]+:\d+\)\s*$")
+
+
+def short_label(name, width: int = LABEL_WIDTH) -> str:
+    """A set name cut to `width` characters for an axis label or panel title,
+    keeping a trailing ontology id (``"... (GO:0007268)"``) so it stays citable."""
+    name = str(name).strip()
+    if len(name) <= width:
+        return name
+    m = _TRAILING_ID.search(name)
+    tail = m.group(0).strip() if m else ""
+    head = name[: m.start()] if m else name
+    keep = max(width - len(tail) - (2 if tail else 1), 8)
+    return head[:keep].rstrip() + "…" + (f" {tail}" if tail else "")
+
 
 def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
                          title: str | None = None, max_sets: int | None = None) -> Path:
@@ -631,7 +650,7 @@ def plot_enrichment_bars(table: pd.DataFrame, out_png, alpha: float = 0.05,
                     ha="left" if s >= 0 else "right", fontsize=11)
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels([str(s) for s in t["set"]], fontsize=8)
+    ax.set_yticklabels([short_label(s) for s in t["set"]], fontsize=8)
     ax.set_xlim(-1.15 * span if (score < 0).any() else -0.05 * span,
                 1.15 * span if (score > 0).any() else 0.05 * span)
     ax.set_xlabel(f"score   (* q_spatial < {alpha:g})", fontsize=9)
