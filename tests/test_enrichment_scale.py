@@ -21,6 +21,7 @@ from scipy import sparse, stats
 from conftest import load_tool
 from itx import analysis, enrichment, figures, genesets, tailp
 from itx.association import SetNullCounts, correlate_genes, null_set_scores
+from test_enrichment import _loop_p as loop_p
 
 ATOL = 1e-9
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,18 +54,10 @@ def _brute_null_scores(x, nulls, w, method):
 
 
 def _loop_p(obs, null, alternative, atol=ATOL):
-    hits = n = 0
-    for v in null:
-        if np.isnan(v):
-            continue
-        n += 1
-        if alternative == "two-sided":
-            hits += abs(v) >= abs(obs) - atol
-        elif alternative == "greater":
-            hits += v >= obs - atol
-        else:
-            hits += v <= obs + atol
-    return np.nan if (n == 0 or np.isnan(obs)) else (1 + hits) / (1 + n)
+    """test_enrichment's loop p, NaN when there is nothing to compare."""
+    if np.isnan(obs) or not np.isfinite(null).any():
+        return np.nan
+    return loop_p(obs, null, alternative, atol)
 
 
 def _hard_case(seed=0, n=12, n_genes=30, n_perm=40):
