@@ -536,36 +536,11 @@ def fetch_collection(name: str, dest, source=None, *, retries: int = 3, timeout:
                      backoff: float = 2.0, session=None) -> Path:
     """Fetch a built-in gene-set collection and verify its checksum.
 
-    Parameters
-    ----------
-    name : str
-        A key of :data:`BUILTIN_COLLECTIONS`.
-    dest : path-like
-        Where to write the file (written atomically; folders are created).
-    source : str or path-like, optional
-        ``None``: the pinned URL. A URL ending in ``/``: a mirror folder,
-        the collection's ``filename`` is appended. Another http(s) URL: the
-        file itself. A local folder: holds ``filename`` (or
-        ``<name>.<ext>``). A local file: the file itself.
-    retries, timeout, backoff, session
-        Passed to :func:`itx.download.download` (resume, retries).
-
-    Returns
-    -------
-    pathlib.Path
-        `dest`.
-
-    Raises
-    ------
-    ValueError
-        For an unknown collection name.
-    FileNotFoundError
-        When a local source lacks the file.
-    itx.download.ChecksumError
-        When the bytes are neither the pinned file nor the pinned file with
-        converted line ends (see :class:`Collection`); nothing is written.
-    itx.download.DownloadError
-        When the download fails.
+    `name` is a key of :data:`BUILTIN_COLLECTIONS`; everything else is as for
+    :func:`fetch_record` (where `source` may point: the pinned URL, a mirror
+    folder URL ending in ``/``, another URL, a local folder holding the
+    collection's ``filename`` or ``<name>.<ext>``, a local file; what is
+    raised; nothing written on error). Raises ValueError for an unknown name.
     """
     if name not in BUILTIN_COLLECTIONS:
         raise ValueError(f"unknown built-in gene-set collection {name!r}; known: "
@@ -590,8 +565,10 @@ def fetch_record(record: Collection, dest, source=None, *, what: str = "gene-set
     dest : path-like
         Where to write the file (written atomically; folders are created).
     source : str or path-like, optional
-        As for :func:`fetch_collection`; a local folder holds
-        ``record.filename`` or ``<record.name>.<record.ext>``.
+        ``None``: the pinned URL. A URL ending in ``/``: a mirror folder,
+        ``record.filename`` is appended. Another http(s) URL: the file
+        itself. A local folder: holds ``record.filename`` (or
+        ``<record.name>.<record.ext>``). A local file: the file itself.
     what : str
         How messages name the file (``"gene-set collection"``).
     own_file : str
@@ -606,8 +583,13 @@ def fetch_record(record: Collection, dest, source=None, *, what: str = "gene-set
 
     Raises
     ------
-    FileNotFoundError, itx.download.ChecksumError, itx.download.DownloadError
-        As for :func:`fetch_collection`; nothing is written on error.
+    FileNotFoundError
+        When a local source lacks the file.
+    itx.download.ChecksumError
+        When the bytes are neither the pinned file nor the pinned file with
+        converted line ends (see :class:`Collection`); nothing is written.
+    itx.download.DownloadError
+        When the download fails.
     """
     c = record
     src = c.url if source is None else str(source).strip()
